@@ -1,0 +1,127 @@
+/*
+ * ring/evtchn.c — a doorbell with Xen event-channel semantics on eventfds.
+ *
+ * Each port has a pending and a mask bit in shared memory (page 1 of the ring's
+ * memfd, struct ring_abi_evtchn_port), as Xen's 2-level ABI keeps them in the
+ * shared_info page.  Delivering an event writes the owner's eventfd and masks
+ * the port, as Linux's evtchn driver does on each upcall; the owner unmasks it
+ * when it wants the next one (xenevtchn_unmask).  Notifies while the port is
+ * pending or masked coalesce, exactly like Xen's: a receiver must re-check the
+ * ring after unmasking, never count notifications.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "ring_internal.h"
+
+struct evtchn {
+    void *shm;
+    struct ring_abi_evtchn_port *local, *remote;
+    int local_fd, remote_fd;
+};
+
+static struct ring_abi_evtchn_page *evtchn_page(void *shm)
+{
+    return (struct ring_abi_evtchn_page *)((unsigned char *)shm + RING_ABI_EVTCHN_OFFSET);
+}
+
+int evtchn_open(struct evtchn **out, const struct ring_fds *fds, enum ring_abi_port local)
+{
+    if (local != RING_ABI_PORT_SIMULATOR && local != RING_ABI_PORT_CLIENT)
+        return -EINVAL;
+    struct evtchn *e = calloc(1, sizeof(*e));
+    if (!e)
+        return -ENOMEM;
+    int rc = ring_shm_map(fds->shm, &e->shm);
+    if (rc < 0) {
+        free(e);
+        return rc;
+    }
+    struct ring_abi_evtchn_page *page = evtchn_page(e->shm);
+    bool sim = local == RING_ABI_PORT_SIMULATOR;
+    e->local = &page->port[local];
+    e->remote = &page->port[sim ? RING_ABI_PORT_CLIENT : RING_ABI_PORT_SIMULATOR];
+    e->local_fd = sim ? fds->to_simulator : fds->to_client;
+    e->remote_fd = sim ? fds->to_client : fds->to_simulator;
+    *out = e;
+    return 0;
+}
+
+void evtchn_close(struct evtchn *e)
+{
+    if (!e)
+        return;
+    ring_shm_unmap(e->shm);
+    free(e);
+}
+
+int evtchn_fd(const struct evtchn *e)
+{
+    return e->local_fd;
+}
+
+/*
+ * Delivers `port` if it is pending and unmasked.  Masking first (the CAS)
+ * makes exactly one of several racing deliverers write the eventfd.
+ */
+static int evtchn_try_deliver(struct ring_abi_evtchn_port *port, int fd)
+{
+    uint32_t unmasked = 0;
+    if (!atomic_load(&port->pending)
+        || !atomic_compare_exchange_strong(&port->masked, &unmasked, 1))
+        return 0;
+    if (!atomic_exchange(&port->pending, 0)) {
+        /* Another deliverer took the event between our two loads: undo the mask. */
+        atomic_store(&port->masked, 0);
+        return atomic_load(&port->pending) ? evtchn_try_deliver(port, fd) : 0;
+    }
+    uint64_t one = 1;
+    ssize_t n;
+    do
+        n = write(fd, &one, sizeof(one));
+    while (n < 0 && errno == EINTR);
+    return n == sizeof(one) ? 0 : -errno;
+}
+
+int evtchn_notify(struct evtchn *e)
+{
+    atomic_store(&e->remote->pending, 1);
+    return evtchn_try_deliver(e->remote, e->remote_fd);
+}
+
+int evtchn_pending(struct evtchn *e)
+{
+    uint64_t count;
+    ssize_t n;
+    do
+        n = read(e->local_fd, &count, sizeof(count));
+    while (n < 0 && errno == EINTR);
+    if (n == sizeof(count))
+        return 1;
+    if (n < 0 && errno == EAGAIN)
+        return 0;
+    return n < 0 ? -errno : -EIO;
+}
+
+int evtchn_unmask(struct evtchn *e)
+{
+    atomic_store(&e->local->masked, 0);
+    return evtchn_try_deliver(e->local, e->local_fd);
+}
+
+int evtchn_wait(struct evtchn *e, int timeout_ms)
+{
+    struct pollfd pfd = {.fd = e->local_fd, .events = POLLIN};
+    int n;
+    do
+        n = poll(&pfd, 1, timeout_ms);
+    while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+    if (n == 0)
+        return 0;
+    return evtchn_pending(e);
+}

@@ -1,0 +1,33 @@
+/* sim/vmisim.c — the `vmisim` command line. */
+#include <stdio.h>
+#include <string.h>
+
+#include "vmisim.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: vmisim COMMAND [ARGS]\n"
+            "\n"
+            "commands:\n"
+            "  ring-demo   run a simulator and a client process that exchange vm_event\n"
+            "              requests and responses over a real Xen shared ring\n"
+            "  help        show this text\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "ring-demo") == 0)
+        return vmisim_ring_demo(argc - 1, argv + 1);
+    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "vmisim: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,8 @@
+/* sim/vmisim.h — the vmisim program's commands (sim/vmisim.c dispatches them). */
+#ifndef VMISIM_VMISIM_H
+#define VMISIM_VMISIM_H
+
+/* `vmisim ring-demo`: a simulator and a client process exchange events on a real ring. */
+int vmisim_ring_demo(int argc, char **argv);
+
+#endif
