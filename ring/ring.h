@@ -56,9 +56,17 @@ int evtchn_pending(struct evtchn *e);
 int evtchn_unmask(struct evtchn *e);
 /*
  * Waits at most timeout_ms (-1: forever) for a delivery, then takes it as
- * evtchn_pending does.  Returns 1, or 0 on timeout.
+ * evtchn_pending does.  Returns 1, or 0 on timeout.  It first watches the
+ * port for a short while (evtchn_set_spin) before it sleeps in poll().
  */
 int evtchn_wait(struct evtchn *e, int timeout_ms);
+/*
+ * How long evtchn_wait watches the port before sleeping, in ns (0: sleep at
+ * once).  The default is about the cost of one sleep/wake-up on a virtual
+ * machine, so a peer that answers quickly is not paid for with a wake-up.
+ */
+#define EVTCHN_DEFAULT_SPIN_NS 20000L
+void evtchn_set_spin(struct evtchn *e, long spin_ns);
 
 /* ---- Front end: the simulator ------------------------------------------- */
 
