@@ -72,14 +72,15 @@ int evtchn_fd(const struct evtchn *e)
  */
 static int evtchn_try_deliver(struct ring_abi_evtchn_port *port, int fd)
 {
-    uint32_t unmasked = 0;
-    if (!atomic_load(&port->pending)
-        || !atomic_compare_exchange_strong(&port->masked, &unmasked, 1))
-        return 0;
-    if (!atomic_exchange(&port->pending, 0)) {
-        /* Another deliverer took the event between our two loads: undo the mask. */
+    for (;;) {
+        uint32_t unmasked = 0;
+        if (!atomic_load(&port->pending)
+            || !atomic_compare_exchange_strong(&port->masked, &unmasked, 1))
+            return 0;
+        if (atomic_exchange(&port->pending, 0))
+            break;
+        /* Another deliverer took the event between our loads: undo the mask, look again. */
         atomic_store(&port->masked, 0);
-        return atomic_load(&port->pending) ? evtchn_try_deliver(port, fd) : 0;
     }
     uint64_t one = 1;
     ssize_t n;
