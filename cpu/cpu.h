@@ -1,0 +1,361 @@
+/*
+ * cpu/cpu.h — an x86 vCPU on Unicorn 2.1 with the guest's own paging,
+ * checked guest-physical access, instruction interception, single-step and
+ * one-instruction emulation.
+ *
+ * cpu/ knows nothing of vm_event or rings: it runs guest code and stops, with
+ * exact information, whenever the layer above must decide.  Functions return 0
+ * or a negative errno; when one fails for a reason worth a sentence, the
+ * sentence is in cpu_error().
+ *
+ * Design (see ../shared/spec/unicorn-notes.md for the measured facts):
+ *
+ * - MMU.  The engine runs in UC_TLB_VIRTUAL mode and one UC_HOOK_TLB_FILL
+ *   callback is the whole MMU: cpu/ walks the guest's tables itself (4-level
+ *   long mode with 4K/2M/1G pages, or 32-bit PAE), reading them from the host
+ *   buffer with one overflow-checked accessor (cpu_gpa_ptr), checks the
+ *   restriction of every page-table page it reads (and writes, to set A/D
+ *   bits) and of the final frame, and hands Unicorn the frame and the rights
+ *   (guest PTE rights ∩ p2m rights).  A refusal ends uc_emu_start with no side
+ *   effect at all (RIP at the instruction, no partial store).  Accessed bits
+ *   are set by the walker when a translation succeeds; the dirty bit when a
+ *   write translation succeeds (W is only granted once D is set, so the first
+ *   write refills and sets D).  Unrestricted pages cost nothing: a refusal
+ *   never happens on them and a fill costs one bitmap test more.
+ *   Restricting a page needs a TLB flush; cpu/ keeps a "handed out since the
+ *   last flush" bitmap (final frames and page-table pages) and only flushes
+ *   when the page was handed out (cpu_p2m_restricted()).
+ * - Exact report.  Unicorn tells the fill callback only the page and the
+ *   access type; the byte address and size come from decoding the instruction
+ *   at RIP (Capstone) with the live registers: explicit memory operands,
+ *   stack accesses (push/pop/call/ret/...), string instructions, and the
+ *   fetch of the instruction bytes.  The part of the access inside the
+ *   refused page is reported (gla, gpa, size), plus the whole access.  When
+ *   no decoded access matches (rare implicit accesses) `exact` is false and
+ *   gla/gpa are the page's first byte with size 0.
+ * - Interception.  A BLOCK hook sees each new translation block once (hash
+ *   set keyed by block address and size), scans it with Capstone and adds a
+ *   narrow CODE hook (begin = end = address) for each instruction to
+ *   intercept, removes the block from Unicorn's cache and restarts at its
+ *   start.  The block scan also yields the block's instruction count, which is
+ *   how cpu/ counts executed instructions exactly (cpu_exit.insns).
+ * - Run control.  Every uc_emu_start is bounded by an instruction count and
+ *   runs with Unicorn "exits" enabled and empty: an `until` address would be
+ *   translated by Unicorn (a TLB fill of a made-up address).
+ *   cpu_run() never executes more than `max_insns` instructions (a REP
+ *   iteration counts as one, as Unicorn counts it).
+ * - Events resolved inside the engine.  Leaving and re-entering uc_emu_start
+ *   costs ~10 µs.  A handler registered with cpu_set_handler() is called from
+ *   inside the engine (TLB fill, code hook) and can resolve an event there:
+ *   relax the rights of the page (access event), or skip / execute an
+ *   intercepted instruction.  Everything else (emulation, injection) leaves
+ *   the engine.
+ * - Unicorn's exception bug (the second swallowed exception arrives as #DF):
+ *   cpu/ keeps a clean uc_context from creation time and, after each guest
+ *   exception, restores it and writes the live registers back (CR2 before
+ *   CR3: writing CR2 also overwrites CR3 in 2.1.1).
+ *
+ * Deviations from hardware (documented, tested where it matters):
+ * - A bits are set only when a translation succeeds (hardware may set them on
+ *   the entries it used before a fault).  SMEP, SMAP, PKU, protection keys
+ *   and CR4.PSE 4 MiB pages (non-PAE 32-bit paging) are not modelled.
+ * - Guest exceptions raised by Unicorn itself (#GP, #DE, #UD ...) carry no
+ *   error code (Unicorn does not expose it): 0 is pushed/reported.
+ * - VMCALL, VMMCALL and VMFUNC "executed" (CPU_INSN_EXECUTE) raise #UD, as
+ *   they do without a hypervisor to handle them.  XSETBV executed is
+ *   emulated by cpu/ (XCR0 is kept by cpu/; Unicorn does not expose it).
+ * - Code modified after its block was first scanned is rescanned only when
+ *   Unicorn retranslates it with a different size; cpu_flush_code() forces a
+ *   full rescan.  Blocks are keyed by guest-linear address.
+ * - Single-step runs the engine for one instruction (≈2 µs per step
+ *   measured).  A REP string instruction stops after each iteration, as with
+ *   EFLAGS.TF, but RIP stays on the REP after the last iteration and one more
+ *   step (RCX = 0, nothing accessed) moves it on; the hardware moves RIP with
+ *   the last iteration.  Unicorn counts each iteration as an instruction, and
+ *   so does cpu_exit.insns.
+ * - Emulation (cpu_emulate) maps the pages the instruction writes (NOWRITE)
+ *   or reads (READ_DATA) to scratch frames beyond guest RAM for that one
+ *   instruction, then flushes the TLB: nothing of a discarded write reaches
+ *   guest memory.  At most 8 pages per emulated instruction.
+ * - 32-bit PAE: the four PDPTEs are read from memory on every walk (the
+ *   hardware caches them at MOV CR3).
+ * - Exception delivery bypasses the p2m restrictions for the IDT read and
+ *   the stack frame writes (the guest's own paging still applies).
+ * - Segment attributes (base, limit, access rights) of CS/DS/ES/SS/FS/GS are
+ *   read from the guest GDT entry of the selector, not from Unicorn's hidden
+ *   descriptor cache (which Unicorn does not expose); FS/GS bases are exact.
+ */
+#ifndef VMISIM_CPU_H
+#define VMISIM_CPU_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CPU_PAGE_SHIFT 12
+#define CPU_PAGE_SIZE 4096u
+
+/* Rights on a guest-physical frame, and access kinds. */
+enum {
+    CPU_R = 1,
+    CPU_W = 2,
+    CPU_X = 4,
+    CPU_RWX = 7,
+};
+
+enum cpu_mode {
+    CPU_MODE_LONG = 1,  /* 64-bit long mode, 4-level paging */
+    CPU_MODE_PAE32 = 2, /* 32-bit protected mode, PAE paging */
+};
+
+/*
+ * Guest-physical memory and its restrictions, owned by the layer above.
+ * `ram` (size a multiple of 4096) stays valid for the life of the vCPU and may
+ * be shared by several vCPUs.  A frame whose bit is set in `restricted` (one
+ * bit per gfn, bit gfn%64 of word gfn/64) has the rights rights(opaque, gfn)
+ * returns (CPU_R|CPU_W|CPU_X); every other frame has all rights and costs
+ * nothing.  `restricted` may be NULL (nothing restricted).  After taking a
+ * right away, call cpu_p2m_restricted(); giving rights needs no call.
+ */
+struct cpu_memory {
+    uint8_t *ram;
+    uint64_t size;
+    const uint64_t *restricted;
+    unsigned (*rights)(void *opaque, uint64_t gfn);
+    void *opaque;
+};
+
+/* Instructions that can be intercepted: a mask of 1u << kind. */
+enum cpu_insn_kind {
+    CPU_INSN_VMCALL,
+    CPU_INSN_VMMCALL,
+    CPU_INSN_INT3,
+    CPU_INSN_MOV_CR, /* MOV to CR0, CR3 or CR4 */
+    CPU_INSN_XSETBV,
+    CPU_INSN_WRMSR,
+    CPU_INSN_RDMSR,
+    CPU_INSN_CPUID,
+    CPU_INSN_HLT,
+    CPU_INSN_VMFUNC,
+    CPU_INSN_LGDT,
+    CPU_INSN_LIDT,
+    CPU_INSN_LLDT,
+    CPU_INSN_LTR,
+    CPU_INSN_SGDT,
+    CPU_INSN_SIDT,
+    CPU_INSN_SLDT,
+    CPU_INSN_STR,
+    CPU_INSN_NR
+};
+#define CPU_INSN_ALL ((1u << CPU_INSN_NR) - 1)
+
+struct cpu_config {
+    enum cpu_mode mode;
+    struct cpu_memory mem;
+    uint32_t intercept; /* mask of 1u << enum cpu_insn_kind */
+};
+
+enum cpu_exit_reason {
+    CPU_EXIT_LIMIT = 1, /* executed max_insns instructions */
+    CPU_EXIT_PAUSE,     /* cpu_pause() was called */
+    CPU_EXIT_ACCESS,    /* checked access refused; the instruction had no effect */
+    CPU_EXIT_INSN,      /* intercepted instruction, not yet executed (RIP at it) */
+    CPU_EXIT_STEP,      /* single-step: one instruction completed */
+    CPU_EXIT_HLT,       /* HLT executed (RIP after it) */
+    CPU_EXIT_FAULT,     /* a guest exception could not be delivered: see cpu_fault */
+};
+
+struct cpu_access {
+    unsigned kind;        /* CPU_R, CPU_W or CPU_X */
+    bool in_gpt;          /* the walker's own access to a page-table entry (FAULT_IN_GPT) */
+    bool gla_valid;       /* always true: every access cpu/ checks has a linear address */
+    bool exact;           /* gla/size come from decoding the instruction */
+    uint64_t gla;         /* linear address of the first refused byte */
+    uint64_t gpa;         /* guest-physical address of that byte (the PTE's for in_gpt) */
+    uint32_t size;        /* bytes of the access inside the refused page (8 for a PTE) */
+    uint64_t access_gla;  /* the whole access as decoded (may straddle pages) */
+    uint32_t access_size;
+};
+
+struct cpu_insn {
+    enum cpu_insn_kind kind;
+    uint64_t rip;
+    uint8_t len;
+    uint8_t bytes[16];
+    char text[80];  /* "mnemonic operands" from Capstone */
+    /*
+     * Operand values, as they are before the instruction executes:
+     * MOV_CR: cr = 0/3/4, value = the source register.  WRMSR: index = ECX,
+     * value = EDX:EAX.  RDMSR: index = ECX.  XSETBV: index = ECX, value =
+     * EDX:EAX.  CPUID: index = EAX (leaf), sub = ECX.  VMCALL/VMMCALL/VMFUNC:
+     * see regs (the hypercall ABI lives above).  LGDT/LIDT: mem_gla = the
+     * operand's address, base/limit read from it (valid = operand readable).
+     * SGDT/SIDT/SLDT/STR with a memory operand: mem_gla.  LLDT/LTR: value =
+     * selector.  SLDT/STR with a register operand: reg_dest = 1.
+     */
+    unsigned cr;
+    uint64_t value;
+    uint32_t index, sub;
+    uint64_t mem_gla;
+    bool has_mem;
+    bool valid;
+    uint64_t base;
+    uint16_t limit;
+};
+
+struct cpu_fault {
+    uint8_t vector;
+    bool has_error_code;
+    uint32_t error_code;
+    uint64_t rip;
+    uint64_t cr2;        /* for #PF */
+    char why[160];       /* e.g. "#PF at rip 0x1000 error 0x2: no usable IDT (limit 0)" */
+};
+
+struct cpu_exit {
+    enum cpu_exit_reason reason;
+    uint64_t insns; /* instructions completed by this cpu_run */
+    union {
+        struct cpu_access access;
+        struct cpu_insn insn;
+        struct cpu_fault fault;
+    };
+};
+
+struct cpu;
+
+/*
+ * Creates a vCPU in `mode` on the given memory: long mode (EFER.LME|LMA,
+ * CR0.PE) or 32-bit protected mode, paging not yet enabled.  Set CR3, CR4,
+ * CR0.PG and the rest with cpu_set_regs() before running.
+ */
+int cpu_create(struct cpu **out, const struct cpu_config *cfg);
+void cpu_destroy(struct cpu *c);
+/* The last error sentence ("" if none). */
+const char *cpu_error(const struct cpu *c);
+
+/* Changes the set of intercepted instructions (flushes Unicorn's code cache: ~20 ms). */
+int cpu_set_intercept(struct cpu *c, uint32_t mask);
+/* Rights of `gfn` were reduced: drop stale translations (only if handed out). */
+void cpu_p2m_restricted(struct cpu *c, uint64_t gfn);
+/* Forget which blocks were scanned for intercepted instructions (after code changes). */
+int cpu_flush_code(struct cpu *c);
+
+/*
+ * Runs until an event or at most max_insns (>= 1) instructions.  Returns 0 and
+ * fills *exit, or a negative errno (then cpu_error() says why).
+ */
+int cpu_run(struct cpu *c, uint64_t max_insns, struct cpu_exit *exit);
+/* Asks a running vCPU (called from a handler) to stop: cpu_run returns CPU_EXIT_PAUSE. */
+void cpu_pause(struct cpu *c);
+/* Single-step on/off: cpu_run then stops after each instruction (CPU_EXIT_STEP). */
+void cpu_set_singlestep(struct cpu *c, bool on);
+
+/*
+ * An in-engine handler: called from inside uc_emu_start for CPU_EXIT_ACCESS
+ * and CPU_EXIT_INSN events.  Return CPU_RESUME after resolving it (relaxing
+ * the page's rights, or cpu_insn_skip / cpu_insn_execute) to continue
+ * without leaving the engine, or CPU_STOP to make cpu_run return the event.
+ * The handler may read and write registers.  It must not call cpu_run,
+ * cpu_emulate or cpu_inject.
+ */
+enum cpu_verdict { CPU_STOP = 0, CPU_RESUME = 1 };
+typedef enum cpu_verdict (*cpu_handler_fn)(void *opaque, struct cpu *c,
+                                           const struct cpu_exit *ev);
+void cpu_set_handler(struct cpu *c, cpu_handler_fn fn, void *opaque);
+
+/* ---- Answers to an intercepted instruction (CPU_EXIT_INSN) --------------- */
+
+/* Let it execute as the hardware would (see the deviations above). */
+int cpu_insn_execute(struct cpu *c);
+/* Skip it: RIP advances past it; results are whatever registers were set. */
+int cpu_insn_skip(struct cpu *c);
+
+/* ---- One-instruction emulation (Xen's VM_EVENT_FLAG_EMULATE) ------------- */
+
+#define CPU_EMUL_NOWRITE 1u   /* discard every memory write of the instruction */
+#define CPU_EMUL_READ_DATA 2u /* serve every read from `data` */
+#define CPU_EMUL_DATA_MAX 340 /* vm_event v7's buffer; v1 had 252 */
+
+/*
+ * Executes exactly the instruction at RIP with the p2m check bypassed (the
+ * guest's paging still applies).  With CPU_EMUL_READ_DATA each data read
+ * copies min(access size, len) bytes from data[0] and zero-fills the rest
+ * (Xen's SET_EMUL_READ_DATA); writes go ahead unless CPU_EMUL_NOWRITE.
+ * Fills *exit: CPU_EXIT_STEP when the instruction completed, or the event it
+ * caused (guest fault, intercepted instruction).
+ */
+int cpu_emulate(struct cpu *c, unsigned flags, const uint8_t *data, size_t len,
+                struct cpu_exit *exit);
+
+/* ---- Exceptions ---------------------------------------------------------- */
+
+/*
+ * Delivers an exception through the guest IDT now, as xc_hvm_inject_trap
+ * followed by the next VM entry: #BP (3), #UD (6), #GP (13, error code),
+ * #PF (14, error code, cr2) or any vector 0-31.  `error_code` < 0: none.
+ * Returns -EFAULT with cpu_error() naming vector, RIP and error code when the
+ * guest has no usable IDT.
+ */
+int cpu_inject(struct cpu *c, unsigned vector, int64_t error_code, uint64_t cr2);
+
+/* ---- Registers ----------------------------------------------------------- */
+
+struct cpu_segment {
+    uint16_t selector;
+    uint64_t base;
+    uint32_t limit;
+    uint32_t attr; /* descriptor bits 40-47 and 52-55, as VMX's access rights >> 0..15 */
+};
+
+struct cpu_regs {
+    uint64_t rax, rbx, rcx, rdx, rsi, rdi, rbp, rsp;
+    uint64_t r8, r9, r10, r11, r12, r13, r14, r15;
+    uint64_t rip, rflags;
+    uint64_t cr0, cr2, cr3, cr4, dr7;
+    uint64_t efer, star, lstar, cstar, sfmask;
+    uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
+    uint64_t fs_base, gs_base, shadow_gs; /* shadow_gs: MSR_KERNEL_GS_BASE */
+    uint64_t xcr0;
+    struct cpu_segment cs, ss, ds, es, fs, gs;
+    uint64_t gdtr_base, idtr_base;
+    uint16_t gdtr_limit, idtr_limit;
+    struct cpu_segment ldtr, tr;
+};
+
+int cpu_get_regs(struct cpu *c, struct cpu_regs *r);
+/*
+ * Sets every register of *r.  Segment selectors of CS/SS/DS/ES are set as
+ * selectors only (the hidden descriptor cache keeps what it had); FS/GS
+ * selectors are not reloaded (their bases come from fs_base/gs_base).
+ */
+int cpu_set_regs(struct cpu *c, const struct cpu_regs *r);
+/* Single registers, by the names above: the common fast paths. */
+uint64_t cpu_rip(struct cpu *c);
+int cpu_set_rip(struct cpu *c, uint64_t rip);
+uint64_t cpu_gpr(struct cpu *c, unsigned index); /* 0=rax,1=rcx,2=rdx,3=rbx,4=rsp,5=rbp,6=rsi,7=rdi,8..15 */
+int cpu_set_gpr(struct cpu *c, unsigned index, uint64_t v);
+/* Known MSRs only (EFER, STAR, LSTAR, CSTAR, SFMASK, SYSENTER_*, FS/GS/KERNEL_GS base, PAT, TSC). */
+int cpu_get_msr(struct cpu *c, uint32_t index, uint64_t *v);
+int cpu_set_msr(struct cpu *c, uint32_t index, uint64_t v);
+
+/* ---- Guest memory, for the layer above and tests --------------------------- */
+
+/* The host address of [gpa, gpa+len) or NULL when it is not all guest RAM. */
+void *cpu_gpa_ptr(const struct cpu *c, uint64_t gpa, uint64_t len);
+
+/* One page walk, without side effects, as the vCPU would do it now. */
+struct cpu_walk {
+    uint64_t gla;
+    uint64_t gpa;            /* valid when fault == 0 */
+    unsigned rights;         /* guest rights: CPU_R|W|X (user/supervisor already applied) */
+    unsigned levels;         /* entries read */
+    uint64_t pte_gpa[4];     /* guest-physical address of each entry read */
+    uint64_t pte[4];         /* its value */
+    uint64_t page_size;      /* 4K, 2M or 1G */
+    int fault;               /* 0, or -1 for a guest #PF with pf_error set */
+    uint32_t pf_error;
+};
+int cpu_translate(struct cpu *c, uint64_t gla, unsigned access, struct cpu_walk *w);
+
+#endif

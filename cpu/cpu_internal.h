@@ -1,0 +1,166 @@
+/* cpu/cpu_internal.h — shared by cpu/'s own files; not public API. */
+#ifndef VMISIM_CPU_INTERNAL_H
+#define VMISIM_CPU_INTERNAL_H
+
+#include <string.h>
+
+#include <capstone/capstone.h>
+#include <unicorn/unicorn.h>
+
+#include "cpu.h"
+
+/* Non-canonical or outside RAM: walk results besides a guest #PF. */
+enum { CPU_WALK_OK = 0, CPU_WALK_PF = -1, CPU_WALK_GP = -2, CPU_WALK_BADGPA = -3 };
+
+/* A translation block seen by the BLOCK hook. */
+struct cpu_blk {
+    uint64_t addr; /* 0 = empty slot (address 0 is never a block we care about twice) */
+    uint32_t size;
+    uint32_t icount;
+    bool used;
+};
+
+/* A decoded memory access of one instruction. */
+struct cpu_macc {
+    uint64_t gla;
+    uint32_t size;
+    unsigned kind; /* CPU_R, CPU_W, CPU_X */
+};
+#define CPU_MAX_MACC 6
+
+/* What a callback recorded for cpu_run to act on after uc_emu_start returns. */
+enum cpu_pending {
+    PEND_NONE,
+    PEND_ACCESS,   /* c->ev.access */
+    PEND_INSN,     /* c->ev.insn */
+    PEND_PF,       /* guest #PF from the walker: pf_error, pf_page, pf_kind */
+    PEND_GP,       /* non-canonical address */
+    PEND_BADGPA,   /* the guest's tables point outside RAM */
+    PEND_VECTOR,   /* exception raised by Unicorn (INTR hook / invalid insn) */
+    PEND_RESTART,  /* block scan added hooks: restart at the block */
+    PEND_PAUSE,
+};
+
+#define CPU_SCRATCH_FRAMES 8
+
+struct cpu {
+    uc_engine *uc;
+    csh cs;
+    enum cpu_mode mode;
+    struct cpu_memory mem;
+    uint64_t nframes;
+    uint64_t *handed; /* frames handed to Unicorn's TLB (or read as tables) since the last flush */
+    uint32_t intercept;      /* what the caller intercepts */
+    uc_hook h_tlb, h_block, h_intr, h_invalid;
+
+    /* Scanned blocks (open addressing, power-of-two capacity). */
+    struct cpu_blk *blks;
+    size_t blk_cap, blk_n;
+    /* Narrow code hooks in place. */
+    uint64_t *hooked_addr;
+    uc_hook *hooked_id;
+    size_t nhooked, hooked_cap;
+
+    /* Run state. */
+    bool running;
+    bool singlestep;
+    bool resume_valid; /* the intercepted instruction at resume_at executes once */
+    uint64_t resume_at;
+    enum cpu_pending pend;
+    struct cpu_exit ev;
+    uint32_t pf_error;
+    uint64_t pf_page;
+    unsigned pf_kind;
+    int vector;
+    bool hlt;
+    bool blk_valid;
+    uint64_t blk_addr;
+    uint32_t blk_size, blk_icount;
+    uint32_t blk_last_icount; /* icount of blk_addr as scanned (blk_icount may be cut by a skip) */
+    uint64_t iter_done;
+    uint64_t budget;
+    bool pending_skip; /* cpu_insn_skip called from a handler */
+
+    /* One-instruction emulation. */
+    bool bypass;
+    unsigned emul_flags;
+    uint8_t emul_data[CPU_EMUL_DATA_MAX];
+    size_t emul_len;
+    struct cpu_macc emul_acc[CPU_MAX_MACC];
+    unsigned emul_nacc;
+    uint8_t *scratch; /* CPU_SCRATCH_FRAMES frames mapped at scratch_gpa */
+    uint64_t scratch_gpa;
+    uint64_t scratch_src[CPU_SCRATCH_FRAMES]; /* gla page each frame stands for */
+    unsigned scratch_used;
+    bool emul_overflow;
+
+    cpu_handler_fn handler;
+    void *handler_opaque;
+    uint64_t xcr0;
+    char error[256];
+};
+
+/* Unicorn takes callbacks as void *: ISO C has no such conversion, so copy the bits. */
+static inline void *cpu_fnptr(void (*f)(void))
+{
+    void *p;
+    memcpy(&p, &f, sizeof(p));
+    return p;
+}
+#define CPU_CB(f) cpu_fnptr((void (*)(void))(f))
+
+/* Unicorn's 32-bit mode only knows the 32-bit names (RAX, RIP ... are ignored there). */
+static inline int cpu_reg_id(enum cpu_mode mode, int id)
+{
+    if (mode == CPU_MODE_LONG)
+        return id;
+    switch (id) {
+    case UC_X86_REG_RAX: return UC_X86_REG_EAX;
+    case UC_X86_REG_RBX: return UC_X86_REG_EBX;
+    case UC_X86_REG_RCX: return UC_X86_REG_ECX;
+    case UC_X86_REG_RDX: return UC_X86_REG_EDX;
+    case UC_X86_REG_RSI: return UC_X86_REG_ESI;
+    case UC_X86_REG_RDI: return UC_X86_REG_EDI;
+    case UC_X86_REG_RBP: return UC_X86_REG_EBP;
+    case UC_X86_REG_RSP: return UC_X86_REG_ESP;
+    case UC_X86_REG_RIP: return UC_X86_REG_EIP;
+    case UC_X86_REG_RFLAGS: return UC_X86_REG_EFLAGS;
+    default: return id;
+    }
+}
+
+/* cpu.c */
+void cpu_set_error(struct cpu *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cpu_read_ctl(struct cpu *c, uint64_t *cr0, uint64_t *cr3, uint64_t *cr4, uint64_t *efer,
+                 unsigned *cpl);
+
+void cpu_intr_hook(uc_engine *uc, uint32_t intno, void *opaque);
+bool cpu_invalid_hook(uc_engine *uc, void *opaque);
+
+/* mmu.c */
+bool cpu_tlb_fill(uc_engine *uc, uint64_t vaddr, uc_mem_type type, uc_tlb_entry *e, void *opaque);
+int cpu_walk(struct cpu *c, uint64_t gla, unsigned access, bool user, struct cpu_walk *w);
+/* Copies guest-linear memory as the supervisor would see it, without p2m checks. */
+int cpu_read_gla(struct cpu *c, uint64_t gla, void *buf, size_t len);
+int cpu_write_gla(struct cpu *c, uint64_t gla, const void *buf, size_t len);
+void cpu_tlb_flush(struct cpu *c);
+static inline bool cpu_restricted(const struct cpu *c, uint64_t gfn)
+{
+    return c->mem.restricted && ((c->mem.restricted[gfn >> 6] >> (gfn & 63)) & 1);
+}
+
+/* decode.c */
+void cpu_block_hook(uc_engine *uc, uint64_t addr, uint32_t size, void *opaque);
+void cpu_icpt_hook(uc_engine *uc, uint64_t addr, uint32_t size, void *opaque);
+/* Decodes the instruction at RIP (len 0 when it cannot be read or decoded). */
+int cpu_decode_at(struct cpu *c, uint64_t rip, cs_insn **out);
+/* The memory accesses of the instruction at rip, with the live registers. */
+unsigned cpu_insn_accesses(struct cpu *c, uint64_t rip, struct cpu_macc *acc, unsigned max);
+/* Fills ev->access's exact fields from the decoded accesses of the instruction at RIP. */
+void cpu_access_detail(struct cpu *c, struct cpu_access *a, uint64_t page, unsigned kind);
+/* Number of instructions from block start to addr (decoding). */
+uint32_t cpu_insn_index(struct cpu *c, uint64_t blk, uint32_t size, uint64_t addr);
+int cpu_blk_reset(struct cpu *c);
+int cpu_fill_insn(struct cpu *c, uint64_t rip, struct cpu_insn *in);
+
+#endif

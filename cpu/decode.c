@@ -1,0 +1,552 @@
+/*
+ * cpu/decode.c — Capstone: the lazy interception scheme (BLOCK hook scan,
+ * narrow CODE hooks), the decoded instruction handed to the layer above, and
+ * the byte-exact memory accesses of an instruction (for access reports, CR2,
+ * and read data of one-instruction emulation).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu_internal.h"
+
+/* ---- Registers by Capstone id --------------------------------------------- */
+
+struct gpr_map {
+    x86_reg cs;
+    int uc;
+    unsigned bytes;
+    unsigned shift; /* 8 for AH..BH */
+};
+
+#define G64(n) {X86_REG_R##n, UC_X86_REG_R##n, 8, 0}, {X86_REG_E##n, UC_X86_REG_R##n, 4, 0}, \
+               {X86_REG_##n, UC_X86_REG_R##n, 2, 0}
+#define GNUM(n) {X86_REG_R##n, UC_X86_REG_R##n, 8, 0}, {X86_REG_R##n##D, UC_X86_REG_R##n, 4, 0}, \
+                {X86_REG_R##n##W, UC_X86_REG_R##n, 2, 0}, {X86_REG_R##n##B, UC_X86_REG_R##n, 1, 0}
+
+static const struct gpr_map gprs[] = {
+    G64(AX), G64(BX), G64(CX), G64(DX), G64(SI), G64(DI), G64(BP), G64(SP),
+    GNUM(8), GNUM(9), GNUM(10), GNUM(11), GNUM(12), GNUM(13), GNUM(14), GNUM(15),
+    {X86_REG_AL, UC_X86_REG_RAX, 1, 0}, {X86_REG_BL, UC_X86_REG_RBX, 1, 0},
+    {X86_REG_CL, UC_X86_REG_RCX, 1, 0}, {X86_REG_DL, UC_X86_REG_RDX, 1, 0},
+    {X86_REG_AH, UC_X86_REG_RAX, 1, 8}, {X86_REG_BH, UC_X86_REG_RBX, 1, 8},
+    {X86_REG_CH, UC_X86_REG_RCX, 1, 8}, {X86_REG_DH, UC_X86_REG_RDX, 1, 8},
+    {X86_REG_SIL, UC_X86_REG_RSI, 1, 0}, {X86_REG_DIL, UC_X86_REG_RDI, 1, 0},
+    {X86_REG_BPL, UC_X86_REG_RBP, 1, 0}, {X86_REG_SPL, UC_X86_REG_RSP, 1, 0},
+    {X86_REG_RIP, UC_X86_REG_RIP, 8, 0}, {X86_REG_EIP, UC_X86_REG_RIP, 4, 0},
+};
+
+static uint64_t reg_value(struct cpu *c, x86_reg r)
+{
+    for (size_t i = 0; i < sizeof(gprs) / sizeof(gprs[0]); i++)
+        if (gprs[i].cs == r) {
+            uint64_t v = 0;
+            uc_reg_read(c->uc, cpu_reg_id(c->mode, gprs[i].uc), &v);
+            v >>= gprs[i].shift;
+            return gprs[i].bytes == 8 ? v : v & ((1ull << (8 * gprs[i].bytes)) - 1);
+        }
+    return 0;
+}
+
+/* ---- Decoding -------------------------------------------------------------- */
+
+int cpu_decode_at(struct cpu *c, uint64_t rip, cs_insn **out)
+{
+    uint8_t buf[16];
+    size_t n = 0;
+    /* Read as many bytes as are readable (the instruction may end before an unmapped page). */
+    while (n < sizeof(buf) && cpu_read_gla(c, rip + n, buf + n, 1) == 0)
+        n++;
+    if (n == 0)
+        return -EFAULT;
+    cs_insn *insn;
+    if (cs_disasm(c->cs, buf, n, rip, 1, &insn) != 1)
+        return -EILSEQ;
+    *out = insn;
+    return 0;
+}
+
+static uint64_t mem_address(struct cpu *c, const cs_insn *in, const cs_x86_op *op)
+{
+    const x86_op_mem *m = &op->mem;
+    uint64_t a = (uint64_t)m->disp;
+    if (m->base == X86_REG_RIP || m->base == X86_REG_EIP)
+        a += in->address + in->size;
+    else if (m->base != X86_REG_INVALID)
+        a += reg_value(c, m->base);
+    if (m->index != X86_REG_INVALID)
+        a += reg_value(c, m->index) * (uint64_t)m->scale;
+    if (in->detail->x86.addr_size == 4)
+        a &= 0xffffffffull;
+    if (m->segment == X86_REG_FS || m->segment == X86_REG_GS) {
+        uint64_t base = 0;
+        uc_reg_read(c->uc, m->segment == X86_REG_FS ? UC_X86_REG_FS_BASE : UC_X86_REG_GS_BASE,
+                    &base);
+        a += base;
+    }
+    if (c->mode != CPU_MODE_LONG)
+        a &= 0xffffffffull;
+    return a;
+}
+
+static unsigned add_acc(struct cpu_macc *acc, unsigned n, unsigned max, uint64_t gla,
+                        uint32_t size, unsigned kind)
+{
+    if (n < max)
+        acc[n++] = (struct cpu_macc){.gla = gla, .size = size, .kind = kind};
+    return n;
+}
+
+static unsigned accesses_of(struct cpu *c, const cs_insn *in, struct cpu_macc *acc, unsigned max)
+{
+    unsigned n = add_acc(acc, 0, max, in->address, in->size, CPU_X);
+    const cs_x86 *x = &in->detail->x86;
+    unsigned word = c->mode == CPU_MODE_LONG ? 8 : 4;
+    uint64_t rsp = reg_value(c, X86_REG_RSP);
+    if (c->mode != CPU_MODE_LONG)
+        rsp &= 0xffffffffull;
+    bool lea = in->id == X86_INS_LEA || in->id == X86_INS_NOP;
+    for (unsigned i = 0; i < x->op_count && !lea; i++) {
+        const cs_x86_op *op = &x->operands[i];
+        if (op->type != X86_OP_MEM)
+            continue;
+        uint64_t a = mem_address(c, in, op);
+        uint32_t size = op->size;
+        if (in->id == X86_INS_LGDT || in->id == X86_INS_LIDT || in->id == X86_INS_SGDT
+            || in->id == X86_INS_SIDT)
+            size = 2 + word;
+        unsigned acc_flags = op->access ? op->access : CS_AC_READ;
+        if (in->id == X86_INS_SGDT || in->id == X86_INS_SIDT || in->id == X86_INS_SLDT
+            || in->id == X86_INS_STR)
+            acc_flags = CS_AC_WRITE;
+        if (acc_flags & CS_AC_READ)
+            n = add_acc(acc, n, max, a, size, CPU_R);
+        if (acc_flags & CS_AC_WRITE)
+            n = add_acc(acc, n, max, a, size, CPU_W);
+    }
+    switch (in->id) {
+    case X86_INS_PUSH:
+    case X86_INS_PUSHFQ:
+    case X86_INS_PUSHFD:
+    case X86_INS_CALL:
+        n = add_acc(acc, n, max, rsp - word, word, CPU_W);
+        break;
+    case X86_INS_POP:
+    case X86_INS_POPFQ:
+    case X86_INS_POPFD:
+    case X86_INS_RET:
+        n = add_acc(acc, n, max, rsp, word, CPU_R);
+        break;
+    case X86_INS_LEAVE:
+        n = add_acc(acc, n, max, reg_value(c, X86_REG_RBP), word, CPU_R);
+        break;
+    case X86_INS_IRETQ:
+        n = add_acc(acc, n, max, rsp, 5 * 8, CPU_R);
+        break;
+    case X86_INS_IRETD:
+        n = add_acc(acc, n, max, rsp, 3 * 4, CPU_R);
+        break;
+    default:
+        break;
+    }
+    return n;
+}
+
+unsigned cpu_insn_accesses(struct cpu *c, uint64_t rip, struct cpu_macc *acc, unsigned max)
+{
+    cs_insn *in;
+    if (cpu_decode_at(c, rip, &in) < 0)
+        return 0;
+    unsigned n = accesses_of(c, in, acc, max);
+    cs_free(in, 1);
+    return n;
+}
+
+void cpu_access_detail(struct cpu *c, struct cpu_access *a, uint64_t page, unsigned kind)
+{
+    uint64_t rip = 0;
+    uc_reg_read(c->uc, cpu_reg_id(c->mode, UC_X86_REG_RIP), &rip);
+    struct cpu_macc acc[CPU_MAX_MACC];
+    unsigned n = cpu_insn_accesses(c, rip, acc, CPU_MAX_MACC);
+    uint64_t gpa_page = a->gpa & ~(uint64_t)(CPU_PAGE_SIZE - 1);
+    uint64_t pend = page + CPU_PAGE_SIZE;
+    for (unsigned i = 0; i < n; i++) {
+        if (acc[i].kind != kind || acc[i].size == 0)
+            continue;
+        uint64_t s = acc[i].gla, e = acc[i].gla + acc[i].size;
+        if (c->mode != CPU_MODE_LONG && e > 0x100000000ull)
+            e = 0x100000000ull; /* wrap-around at 4 GiB is not modelled in the report */
+        if (e <= page || s >= pend)
+            continue;
+        uint64_t lo = s > page ? s : page, hi = e < pend ? e : pend;
+        a->exact = true;
+        a->gla = lo;
+        a->gpa = gpa_page | (lo & (CPU_PAGE_SIZE - 1));
+        a->size = (uint32_t)(hi - lo);
+        a->access_gla = acc[i].gla;
+        a->access_size = acc[i].size;
+        return;
+    }
+    a->exact = false;
+    a->gla = page;
+    a->gpa = gpa_page;
+    a->size = 0;
+    a->access_gla = page;
+    a->access_size = 0;
+}
+
+/* ---- Intercepted instructions ----------------------------------------------- */
+
+static int kind_of(const cs_insn *in, unsigned *cr)
+{
+    switch (in->id) {
+    case X86_INS_VMCALL: return CPU_INSN_VMCALL;
+    case X86_INS_VMMCALL: return CPU_INSN_VMMCALL;
+    case X86_INS_INT3: return CPU_INSN_INT3;
+    case X86_INS_XSETBV: return CPU_INSN_XSETBV;
+    case X86_INS_WRMSR: return CPU_INSN_WRMSR;
+    case X86_INS_RDMSR: return CPU_INSN_RDMSR;
+    case X86_INS_CPUID: return CPU_INSN_CPUID;
+    case X86_INS_HLT: return CPU_INSN_HLT;
+    case X86_INS_VMFUNC: return CPU_INSN_VMFUNC;
+    case X86_INS_LGDT: return CPU_INSN_LGDT;
+    case X86_INS_LIDT: return CPU_INSN_LIDT;
+    case X86_INS_LLDT: return CPU_INSN_LLDT;
+    case X86_INS_LTR: return CPU_INSN_LTR;
+    case X86_INS_SGDT: return CPU_INSN_SGDT;
+    case X86_INS_SIDT: return CPU_INSN_SIDT;
+    case X86_INS_SLDT: return CPU_INSN_SLDT;
+    case X86_INS_STR: return CPU_INSN_STR;
+    case X86_INS_MOV: {
+        const cs_x86 *x = &in->detail->x86;
+        if (x->op_count == 2 && x->operands[0].type == X86_OP_REG) {
+            x86_reg r = x->operands[0].reg;
+            if (r == X86_REG_CR0 || r == X86_REG_CR3 || r == X86_REG_CR4) {
+                if (cr)
+                    *cr = r == X86_REG_CR0 ? 0 : r == X86_REG_CR3 ? 3 : 4;
+                return CPU_INSN_MOV_CR;
+            }
+        }
+        return -1;
+    }
+    default:
+        return -1;
+    }
+}
+
+/* What cpu/ always watches, whatever the caller intercepts: XSETBV (XCR0), HLT. */
+static uint32_t watched(const struct cpu *c)
+{
+    return c->intercept | (1u << CPU_INSN_XSETBV) | (1u << CPU_INSN_HLT);
+}
+
+int cpu_fill_insn(struct cpu *c, uint64_t rip, struct cpu_insn *in)
+{
+    cs_insn *d;
+    int rc = cpu_decode_at(c, rip, &d);
+    if (rc < 0)
+        return rc;
+    memset(in, 0, sizeof(*in));
+    int k = kind_of(d, &in->cr);
+    if (k < 0) {
+        cs_free(d, 1);
+        return -ENOENT;
+    }
+    in->kind = (enum cpu_insn_kind)k;
+    in->rip = rip;
+    in->len = (uint8_t)d->size;
+    memcpy(in->bytes, d->bytes, d->size);
+    size_t tl = strlen(d->mnemonic);
+    memcpy(in->text, d->mnemonic, tl);
+    if (d->op_str[0] && tl + 2 < sizeof(in->text)) {
+        in->text[tl++] = ' ';
+        size_t ol = strlen(d->op_str);
+        if (ol > sizeof(in->text) - 1 - tl)
+            ol = sizeof(in->text) - 1 - tl;
+        memcpy(in->text + tl, d->op_str, ol);
+        tl += ol;
+    }
+    in->text[tl] = 0;
+    const cs_x86 *x = &d->detail->x86;
+    uint64_t eax = reg_value(c, X86_REG_EAX), ecx = reg_value(c, X86_REG_ECX),
+             edx = reg_value(c, X86_REG_EDX);
+    in->valid = true;
+    switch (in->kind) {
+    case CPU_INSN_MOV_CR:
+        in->value = reg_value(c, x->operands[1].reg);
+        break;
+    case CPU_INSN_WRMSR:
+    case CPU_INSN_XSETBV:
+        in->index = (uint32_t)ecx;
+        in->value = edx << 32 | eax;
+        break;
+    case CPU_INSN_RDMSR:
+        in->index = (uint32_t)ecx;
+        break;
+    case CPU_INSN_CPUID:
+        in->index = (uint32_t)eax;
+        in->sub = (uint32_t)ecx;
+        break;
+    case CPU_INSN_LGDT:
+    case CPU_INSN_LIDT:
+    case CPU_INSN_SGDT:
+    case CPU_INSN_SIDT:
+    case CPU_INSN_LLDT:
+    case CPU_INSN_LTR:
+    case CPU_INSN_SLDT:
+    case CPU_INSN_STR:
+        if (x->op_count >= 1 && x->operands[0].type == X86_OP_MEM) {
+            in->has_mem = true;
+            in->mem_gla = mem_address(c, d, &x->operands[0]);
+        }
+        if (in->kind == CPU_INSN_LGDT || in->kind == CPU_INSN_LIDT) {
+            uint8_t b[10] = {0};
+            unsigned word = c->mode == CPU_MODE_LONG ? 8 : 4;
+            in->valid = cpu_read_gla(c, in->mem_gla, b, 2 + word) == 0;
+            memcpy(&in->limit, b, 2);
+            memcpy(&in->base, b + 2, word);
+        } else if (in->kind == CPU_INSN_LLDT || in->kind == CPU_INSN_LTR) {
+            uint16_t sel = 0;
+            if (in->has_mem)
+                in->valid = cpu_read_gla(c, in->mem_gla, &sel, 2) == 0;
+            else if (x->op_count >= 1 && x->operands[0].type == X86_OP_REG)
+                sel = (uint16_t)reg_value(c, x->operands[0].reg);
+            in->value = sel;
+        }
+        break;
+    default:
+        break;
+    }
+    cs_free(d, 1);
+    return 0;
+}
+
+uint32_t cpu_insn_index(struct cpu *c, uint64_t blk, uint32_t size, uint64_t addr)
+{
+    if (addr < blk || addr >= blk + size)
+        return UINT32_MAX;
+    uint32_t n = 0;
+    uint64_t a = blk;
+    while (a < addr) {
+        cs_insn *d;
+        if (cpu_decode_at(c, a, &d) < 0)
+            break;
+        a += d->size;
+        cs_free(d, 1);
+        n++;
+    }
+    return n;
+}
+
+/* Executing a watched instruction: what cpu/ does for it. Returns true if it skipped it. */
+static bool execute_watched(struct cpu *c, const struct cpu_insn *in)
+{
+    if (in->kind == CPU_INSN_HLT) {
+        /* Beyond the budget (Unicorn runs an HLT right after the count ran out): not ours. */
+        if (c->blk_valid) {
+            uint32_t i = cpu_insn_index(c, c->blk_addr, c->blk_size, in->rip);
+            if (i != UINT32_MAX && c->iter_done + i >= c->budget)
+                return false;
+        }
+        c->hlt = true;
+        return false;
+    }
+    if (in->kind == CPU_INSN_XSETBV) {
+        uint64_t cr4 = 0;
+        uc_reg_read(c->uc, UC_X86_REG_CR4, &cr4);
+        if (!(cr4 & (1ull << 18)) || in->index != 0)
+            return false; /* Unicorn raises #UD; #GP for ECX != 0 is not modelled */
+        c->xcr0 = in->value;
+        uint64_t rip = in->rip + in->len;
+        uc_reg_write(c->uc, cpu_reg_id(c->mode, UC_X86_REG_RIP), &rip);
+        return true;
+    }
+    return false;
+}
+
+static void count_skip(struct cpu *c, uint64_t addr)
+{
+    if (!c->blk_valid)
+        return;
+    uint32_t i = cpu_insn_index(c, c->blk_addr, c->blk_size, addr);
+    if (i != UINT32_MAX)
+        c->blk_icount = i + 1;
+}
+
+void cpu_icpt_hook(uc_engine *uc, uint64_t addr, uint32_t size, void *opaque)
+{
+    (void)size;
+    struct cpu *c = opaque;
+    struct cpu_insn in;
+    if (cpu_fill_insn(c, addr, &in) < 0)
+        return; /* not (any more) an instruction we watch: let it run */
+    if (c->resume_valid && c->resume_at == addr) {
+        c->resume_valid = false;
+        if (execute_watched(c, &in))
+            count_skip(c, addr);
+        return;
+    }
+    if (!(c->intercept & (1u << in.kind))) {
+        if (execute_watched(c, &in))
+            count_skip(c, addr);
+        return;
+    }
+    memset(&c->ev, 0, sizeof(c->ev));
+    c->ev.reason = CPU_EXIT_INSN;
+    c->ev.insn = in;
+    if (c->handler) {
+        c->pending_skip = false;
+        c->resume_valid = false;
+        enum cpu_verdict v = c->handler(c->handler_opaque, c, &c->ev);
+        if (v == CPU_RESUME) {
+            if (c->pending_skip) {
+                c->pending_skip = false;
+                count_skip(c, addr);
+                return;
+            }
+            if (c->resume_valid && c->resume_at == addr) {
+                c->resume_valid = false;
+                if (execute_watched(c, &in))
+                    count_skip(c, addr);
+                return;
+            }
+        }
+    }
+    c->pend = PEND_INSN;
+    uc_emu_stop(uc);
+}
+
+/* ---- Lazy scan of blocks ----------------------------------------------------- */
+
+static uint64_t hash64(uint64_t x)
+{
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdull;
+    x ^= x >> 33;
+    return x;
+}
+
+static struct cpu_blk *blk_slot(struct cpu *c, uint64_t addr, uint32_t size)
+{
+    size_t mask = c->blk_cap - 1;
+    for (size_t i = hash64(addr ^ ((uint64_t)size << 48)) & mask;; i = (i + 1) & mask) {
+        struct cpu_blk *b = &c->blks[i];
+        if (!b->used || (b->addr == addr && b->size == size))
+            return b;
+    }
+}
+
+static int blk_grow(struct cpu *c)
+{
+    size_t ncap = c->blk_cap ? c->blk_cap * 2 : 4096;
+    struct cpu_blk *old = c->blks;
+    size_t ocap = c->blk_cap;
+    c->blks = calloc(ncap, sizeof(*c->blks));
+    if (!c->blks) {
+        c->blks = old;
+        return -ENOMEM;
+    }
+    c->blk_cap = ncap;
+    for (size_t i = 0; i < ocap; i++)
+        if (old[i].used)
+            *blk_slot(c, old[i].addr, old[i].size) = old[i];
+    free(old);
+    return 0;
+}
+
+int cpu_blk_reset(struct cpu *c)
+{
+    if (c->blks)
+        memset(c->blks, 0, c->blk_cap * sizeof(*c->blks));
+    c->blk_n = 0;
+    c->blk_valid = false;
+    c->blk_last_icount = 0;
+    for (size_t i = 0; i < c->nhooked; i++)
+        uc_hook_del(c->uc, c->hooked_id[i]);
+    c->nhooked = 0;
+    return 0;
+}
+
+static bool is_hooked(const struct cpu *c, uint64_t addr)
+{
+    for (size_t i = 0; i < c->nhooked; i++)
+        if (c->hooked_addr[i] == addr)
+            return true;
+    return false;
+}
+
+static int add_hook(struct cpu *c, uint64_t addr)
+{
+    if (c->nhooked == c->hooked_cap) {
+        size_t ncap = c->hooked_cap ? c->hooked_cap * 2 : 16;
+        uint64_t *a = realloc(c->hooked_addr, ncap * sizeof(*a));
+        if (!a)
+            return -ENOMEM;
+        c->hooked_addr = a;
+        uc_hook *h = realloc(c->hooked_id, ncap * sizeof(*h));
+        if (!h)
+            return -ENOMEM;
+        c->hooked_id = h;
+        c->hooked_cap = ncap;
+    }
+    uc_hook h;
+    if (uc_hook_add(c->uc, &h, UC_HOOK_CODE, CPU_CB(cpu_icpt_hook), c, addr, addr) != UC_ERR_OK)
+        return -EIO;
+    c->hooked_addr[c->nhooked] = addr;
+    c->hooked_id[c->nhooked++] = h;
+    return 0;
+}
+
+void cpu_block_hook(uc_engine *uc, uint64_t addr, uint32_t size, void *opaque)
+{
+    struct cpu *c = opaque;
+    if (c->blk_valid) {
+        c->iter_done += c->blk_icount;
+        if (addr == c->blk_addr && size == c->blk_size && c->blk_last_icount) {
+            c->blk_icount = c->blk_last_icount; /* a loop: the same block again */
+            return;
+        }
+    }
+    c->blk_valid = false;
+    if (c->blk_n * 2 >= c->blk_cap && blk_grow(c) < 0)
+        return;
+    struct cpu_blk *b = blk_slot(c, addr, size);
+    if (!b->used) {
+        uint8_t buf[4096];
+        uint32_t n = size < sizeof(buf) ? size : (uint32_t)sizeof(buf);
+        uint32_t icount = 0;
+        bool added = false;
+        if (n && cpu_read_gla(c, addr, buf, n) == 0) {
+            cs_insn *d;
+            size_t cnt = cs_disasm(c->cs, buf, n, addr, 0, &d);
+            for (size_t i = 0; i < cnt; i++) {
+                int k = kind_of(&d[i], NULL);
+                if (k >= 0 && (watched(c) & (1u << k)) && !is_hooked(c, d[i].address)) {
+                    if (add_hook(c, d[i].address) == 0)
+                        added = true;
+                }
+            }
+            icount = (uint32_t)cnt;
+            if (cnt)
+                cs_free(d, cnt);
+        }
+        if (added) {
+            /* Retranslate with the new hooks: restart at the block, nothing of it ran. */
+            uc_ctl_remove_cache(uc, addr, addr + size);
+            c->pend = PEND_RESTART;
+            uc_emu_stop(uc);
+            return;
+        }
+        b->used = true;
+        b->addr = addr;
+        b->size = size;
+        b->icount = icount ? icount : 1;
+        c->blk_n++;
+    }
+    c->blk_valid = true;
+    c->blk_addr = addr;
+    c->blk_size = size;
+    c->blk_icount = b->icount;
+    c->blk_last_icount = b->icount;
+}
