@@ -114,7 +114,9 @@ struct vme_msg {
      * The `data` union of the wire format, decoded every way it can be read:
      * requests carry regs; a response's flags say which one Xen reads
      * (SET_REGISTERS: regs, SET_EMUL_READ_DATA: emul_read, SET_EMUL_INSN_DATA:
-     * emul_insn).  They alias on the wire: encoding writes regs only.
+     * emul_insn).  They alias on the wire: encoding writes emul_read when the
+     * flags have SET_EMUL_READ_DATA, else emul_insn with SET_EMUL_INSN_DATA
+     * (v7), else regs.
      */
     struct vme_regs regs;
     struct { uint32_t size; uint8_t data[VME_EMUL_READ_MAX_V7]; } emul_read;

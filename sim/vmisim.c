@@ -10,6 +10,8 @@ static void usage(FILE *out)
             "usage: vmisim COMMAND [ARGS]\n"
             "\n"
             "commands:\n"
+            "  run FILE... run scenario files and check them (see docs/scenario-format.md)\n"
+            "              [--json FILE] [--junit FILE] [--quiet]\n"
             "  ring-demo   run a simulator and a client process that exchange vm_event\n"
             "              requests and responses over a real Xen shared ring\n"
             "  help        show this text\n");
@@ -21,6 +23,8 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    if (strcmp(argv[1], "run") == 0)
+        return vmisim_run(argc - 1, argv + 1);
     if (strcmp(argv[1], "ring-demo") == 0)
         return vmisim_ring_demo(argc - 1, argv + 1);
     if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

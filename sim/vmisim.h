@@ -4,5 +4,7 @@
 
 /* `vmisim ring-demo`: a simulator and a client process exchange events on a real ring. */
 int vmisim_ring_demo(int argc, char **argv);
+/* `vmisim run [--json FILE] [--junit FILE] [--quiet] FILE...`: runs scenario files. */
+int vmisim_run(int argc, char **argv);
 
 #endif

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "cpu.h"
+#include "guest_build_internal.h"
 
 #define GUEST_RAM_SIZE (16ull << 20)
 #define GUEST_CODE_GLA 0x400000ull
@@ -44,7 +45,7 @@ struct guest {
     uint8_t *ram;
     uint64_t size;
     uint64_t cr3;
-    uint64_t next_table; /* bump allocator for page-table frames */
+    struct guest_build build; /* page tables: sim/guest_build.c */
 };
 
 /* Allocates zeroed RAM and the root table.  0 or -errno. */

@@ -1,0 +1,360 @@
+/*
+ * sim/client.c — the scripted client of a scenario: an in-process
+ * introspection client that works through the real ring, as xen-access does
+ * (take each request, answer it with a zeroed response carrying version,
+ * vcpu_id, reason and the flags asked for, echoing the payload), with its
+ * expectations checked against every request it takes.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runner_internal.h"
+
+uint64_t run_msg_reg(const struct vme_msg *m, enum scenario_reg reg, bool *known)
+{
+    const struct vme_regs *g = &m->regs;
+    *known = true;
+    switch (reg) {
+    case SCENARIO_REG_RAX: return g->rax;
+    case SCENARIO_REG_RBX: return g->rbx;
+    case SCENARIO_REG_RCX: return g->rcx;
+    case SCENARIO_REG_RDX: return g->rdx;
+    case SCENARIO_REG_RSI: return g->rsi;
+    case SCENARIO_REG_RDI: return g->rdi;
+    case SCENARIO_REG_RBP: return g->rbp;
+    case SCENARIO_REG_RSP: return g->rsp;
+    case SCENARIO_REG_R8: return g->r8;
+    case SCENARIO_REG_R9: return g->r9;
+    case SCENARIO_REG_R10: return g->r10;
+    case SCENARIO_REG_R11: return g->r11;
+    case SCENARIO_REG_R12: return g->r12;
+    case SCENARIO_REG_R13: return g->r13;
+    case SCENARIO_REG_R14: return g->r14;
+    case SCENARIO_REG_R15: return g->r15;
+    case SCENARIO_REG_RIP: return g->rip;
+    case SCENARIO_REG_RFLAGS: return g->rflags;
+    case SCENARIO_REG_CR0: return g->cr0;
+    case SCENARIO_REG_CR2: return g->cr2;
+    case SCENARIO_REG_CR3: return g->cr3;
+    case SCENARIO_REG_CR4: return g->cr4;
+    case SCENARIO_REG_DR7: return g->dr7;
+    case SCENARIO_REG_EFER: return g->msr_efer;
+    case SCENARIO_REG_STAR: return g->msr_star;
+    case SCENARIO_REG_LSTAR: return g->msr_lstar;
+    case SCENARIO_REG_SYSENTER_CS: return g->sysenter_cs;
+    case SCENARIO_REG_SYSENTER_ESP: return g->sysenter_esp;
+    case SCENARIO_REG_SYSENTER_EIP: return g->sysenter_eip;
+    case SCENARIO_REG_FS_BASE: return g->fs_base;
+    case SCENARIO_REG_GS_BASE: return g->gs_base;
+    case SCENARIO_REG_SHADOW_GS: return g->shadow_gs;
+    default:
+        /* cstar, sfmask and xcr0 are not in the vm_event register block. */
+        *known = false;
+        return 0;
+    }
+}
+
+/* Sets a GPR of a response's register block (SET_REGISTERS applies GPRs, rflags, rip). */
+static bool set_msg_reg(struct vme_msg *m, enum scenario_reg reg, uint64_t v)
+{
+    struct vme_regs *g = &m->regs;
+    switch (reg) {
+    case SCENARIO_REG_RAX: g->rax = v; return true;
+    case SCENARIO_REG_RBX: g->rbx = v; return true;
+    case SCENARIO_REG_RCX: g->rcx = v; return true;
+    case SCENARIO_REG_RDX: g->rdx = v; return true;
+    case SCENARIO_REG_RSI: g->rsi = v; return true;
+    case SCENARIO_REG_RDI: g->rdi = v; return true;
+    case SCENARIO_REG_RBP: g->rbp = v; return true;
+    case SCENARIO_REG_RSP: g->rsp = v; return true;
+    case SCENARIO_REG_R8: g->r8 = v; return true;
+    case SCENARIO_REG_R9: g->r9 = v; return true;
+    case SCENARIO_REG_R10: g->r10 = v; return true;
+    case SCENARIO_REG_R11: g->r11 = v; return true;
+    case SCENARIO_REG_R12: g->r12 = v; return true;
+    case SCENARIO_REG_R13: g->r13 = v; return true;
+    case SCENARIO_REG_R14: g->r14 = v; return true;
+    case SCENARIO_REG_R15: g->r15 = v; return true;
+    case SCENARIO_REG_RIP: g->rip = v; return true;
+    case SCENARIO_REG_RFLAGS: g->rflags = v; return true;
+    default: return false;
+    }
+}
+
+/* The gfn an event is about, whatever its reason. */
+static uint64_t msg_gfn(const struct vme_msg *m)
+{
+    switch (m->reason) {
+    case VME_REASON_MEM_ACCESS: return m->u.mem_access.gfn;
+    case VME_REASON_MEM_PAGING: return m->u.paging.gfn;
+    case VME_REASON_MEM_SHARING: return m->u.sharing.gfn;
+    case VME_REASON_SOFTWARE_BREAKPOINT:
+    case VME_REASON_SINGLESTEP:
+    case VME_REASON_DEBUG_EXCEPTION: return m->u.debug.gfn;
+    default: return 0;
+    }
+}
+
+uint64_t run_field_value(const struct scenario_match *f, const struct vme_msg *m)
+{
+    bool known;
+    switch (f->field) {
+    case SCENARIO_MATCH_REASON: return m->reason;
+    case SCENARIO_MATCH_VCPU: return m->vcpu_id;
+    case SCENARIO_MATCH_FLAGS: return m->flags & f->value; /* equal to value iff all set */
+    case SCENARIO_MATCH_ALTP2M_IDX: return m->altp2m_idx;
+    case SCENARIO_MATCH_GFN: return msg_gfn(m);
+    case SCENARIO_MATCH_OFFSET: return m->u.mem_access.offset;
+    case SCENARIO_MATCH_GLA: return m->u.mem_access.gla;
+    case SCENARIO_MATCH_ACCESS: return m->u.mem_access.flags & 7;
+    case SCENARIO_MATCH_GLA_VALID: return (m->u.mem_access.flags & VME_MEM_ACCESS_GLA_VALID) != 0;
+    case SCENARIO_MATCH_FAULT:
+        return m->u.mem_access.flags & (VME_MEM_ACCESS_FAULT_WITH_GLA | VME_MEM_ACCESS_FAULT_IN_GPT);
+    case SCENARIO_MATCH_REG: return run_msg_reg(m, f->reg, &known);
+    default: return ~f->value;
+    }
+}
+
+/* The first field of `ev` the request does not satisfy, or NULL when it matches. */
+static const struct scenario_match *first_mismatch(const struct scenario_event *ev,
+                                                   const struct vme_msg *m)
+{
+    for (size_t i = 0; i < ev->nr_match; i++)
+        if (run_field_value(&ev->match[i], m) != ev->match[i].value)
+            return &ev->match[i];
+    return NULL;
+}
+
+static void describe_expect(char *buf, size_t len, const struct run *r, const struct run_expect *e)
+{
+    const struct scenario_event *ev = e->ev;
+    int n = snprintf(buf, len, "%s:%" PRIu32 ":%" PRIu32, r->s->file, ev->line, ev->column);
+    if (ev->name && n > 0 && (size_t)n < len)
+        n += snprintf(buf + n, len - (size_t)n, " \"%s\"", ev->name);
+    if (ev->repeat > 1 && n > 0 && (size_t)n < len)
+        snprintf(buf + n, len - (size_t)n, " (repeat %" PRIu32 " of %" PRIu32 ")", e->rep + 1, ev->repeat);
+}
+
+static void fail_mismatch(struct run *r, uint64_t seq, const struct vme_msg *m,
+                          const struct run_expect *e, const struct scenario_match *f)
+{
+    char want[64], got[64], where[200];
+    run_format_field(want, sizeof(want), f, f->value);
+    run_format_field(got, sizeof(got), f, run_field_value(f, m));
+    describe_expect(where, sizeof(where), r, e);
+    r->failed = true;
+    run_log_add(r, RUN_LOG_FAIL, seq, m->vcpu_id, NULL,
+                "%s:%" PRIu32 ":%" PRIu32 ": event #%" PRIu64 " does not match the expected event %s: "
+                "expected %s %s, got %s", r->s->file, f->line, f->column, seq, where,
+                scenario_match_field_name(f->field), want, got);
+}
+
+/* Sends one response (put, not yet pushed). */
+static void put_response(struct run *r, uint64_t seq, const struct vme_msg *rsp)
+{
+    unsigned char slot[400];
+    if (vme_encode(r->version, rsp, slot) < 0 || ring_back_put_response(r->back, slot) < 0) {
+        r->error = true;
+        run_log_add(r, RUN_LOG_FAIL, seq, rsp->vcpu_id, NULL,
+                    "vmisim's client could not put a response on the ring (a bug in the scenario runner)");
+        return;
+    }
+    run_log_add(r, RUN_LOG_RESPONSE, seq, rsp->vcpu_id, rsp, "response");
+}
+
+/* The response the file asks for, to request `req`. */
+static void build_response(struct run *r, const struct scenario_response *sr,
+                           const struct vme_msg *req, struct vme_msg *rsp)
+{
+    memset(rsp, 0, sizeof(*rsp));
+    rsp->version = sr->version.set ? (uint32_t)sr->version.value : r->version;
+    rsp->vcpu_id = sr->vcpu_id.set ? (uint32_t)sr->vcpu_id.value : req->vcpu_id;
+    rsp->reason = req->reason;
+    rsp->flags = sr->flags;
+    rsp->altp2m_idx = sr->altp2m_idx.set ? (uint16_t)sr->altp2m_idx.value : 0;
+    if (sr->echo)
+        rsp->u = req->u;
+    if (sr->emul_read_data.len || sr->emul_read_size.set) {
+        size_t n = sr->emul_read_data.len;
+        if (n > sizeof(rsp->emul_read.data))
+            n = sizeof(rsp->emul_read.data);
+        memcpy(rsp->emul_read.data, sr->emul_read_data.data, n);
+        rsp->emul_read.size = sr->emul_read_size.set ? (uint32_t)sr->emul_read_size.value
+                                                     : (uint32_t)sr->emul_read_data.len;
+    }
+    if (sr->registers.n) {
+        /* As a client doing SET_REGISTERS does: start from the request's registers. */
+        rsp->regs = req->regs;
+        for (size_t i = 0; i < sr->registers.n; i++)
+            if (!set_msg_reg(rsp, sr->registers.v[i].reg, sr->registers.v[i].value))
+                run_log_add(r, RUN_LOG_CLIENT, 0, req->vcpu_id, NULL,
+                            "%s:%" PRIu32 ":%" PRIu32 ": register %s is not applied by SET_REGISTERS "
+                            "(Xen applies GPRs, rflags and rip only): sent anyway",
+                            r->s->file, sr->registers.v[i].line, sr->registers.v[i].column,
+                            scenario_reg_name(sr->registers.v[i].reg));
+    }
+}
+
+static void apply_set_access(struct run *r, uint64_t seq, const struct scenario_response *sr)
+{
+    for (size_t i = 0; i < sr->nr_set_access; i++) {
+        const struct scenario_access_range *a = &sr->set_access[i];
+        int rc = sim_set_mem_access(r->d, a->access, a->gfn, a->count);
+        if (rc < 0)
+            run_log_add(r, RUN_LOG_CLIENT, seq, 0, NULL, "%s:%" PRIu32 ":%" PRIu32 ": xc_set_mem_access failed: %s",
+                        r->s->file, a->line, a->column, sim_error(r->d));
+        else if (a->count == 1)
+            run_log_add(r, RUN_LOG_CLIENT, seq, 0, NULL, "xc_set_mem_access: gfn %#" PRIx64 " -> %s",
+                        a->gfn, scenario_access_name(a->access));
+        else
+            run_log_add(r, RUN_LOG_CLIENT, seq, 0, NULL,
+                        "xc_set_mem_access: gfns %#" PRIx64 "-%#" PRIx64 " -> %s", a->gfn,
+                        a->gfn + a->count - 1, scenario_access_name(a->access));
+    }
+}
+
+/* Finds the expectation for request `m`, or fails the run. */
+static struct run_expect *find_expect(struct run *r, uint64_t seq, const struct vme_msg *m)
+{
+    if (r->s->client.order == SCENARIO_ORDER_SEQUENCE) {
+        if (r->next_expect >= r->nr_expect) {
+            r->failed = true;
+            run_log_add(r, RUN_LOG_FAIL, seq, m->vcpu_id, NULL,
+                        "%s:%" PRIu32 ":%" PRIu32 ": event #%" PRIu64 " arrived, but the client expects "
+                        "only %zu event(s)", r->s->file, r->s->client.line, r->s->client.column, seq,
+                        r->nr_expect);
+            return NULL;
+        }
+        struct run_expect *e = &r->expect[r->next_expect];
+        const struct scenario_match *f = first_mismatch(e->ev, m);
+        if (f) {
+            fail_mismatch(r, seq, m, e, f);
+            return NULL;
+        }
+        r->next_expect++;
+        e->used = true;
+        return e;
+    }
+    for (size_t i = 0; i < r->nr_expect; i++)
+        if (!r->expect[i].used && !first_mismatch(r->expect[i].ev, m)) {
+            r->expect[i].used = true;
+            return &r->expect[i];
+        }
+    r->failed = true;
+    run_log_add(r, RUN_LOG_FAIL, seq, m->vcpu_id, NULL,
+                "%s:%" PRIu32 ":%" PRIu32 ": event #%" PRIu64 " matches none of the expected events "
+                "still unmet (order: set)", r->s->file, r->s->client.line, r->s->client.column, seq);
+    return NULL;
+}
+
+static void hold(struct run *r, uint64_t seq, const struct vme_msg *rsp, uint32_t defer)
+{
+    if (r->nr_held == r->cap_held) {
+        size_t cap = r->cap_held ? 2 * r->cap_held : 8;
+        struct run_held *h = realloc(r->held, cap * sizeof(*h));
+        if (!h) {
+            r->error = true;
+            return;
+        }
+        r->held = h;
+        r->cap_held = cap;
+    }
+    r->held[r->nr_held++] = (struct run_held){.rsp = *rsp, .remaining = defer, .seq = seq};
+    run_log_add(r, RUN_LOG_CLIENT, seq, rsp->vcpu_id, NULL,
+                "holds the response to event #%" PRIu64 " until %" PRIu32 " more event(s) arrive",
+                seq, defer);
+}
+
+/* Sends held responses that are due (all of them when `all`), in the order they were held. */
+static bool release_held(struct run *r, bool all)
+{
+    bool sent = false;
+    size_t keep = 0;
+    for (size_t i = 0; i < r->nr_held; i++) {
+        if (all || r->held[i].remaining == 0) {
+            if (all && r->held[i].remaining)
+                run_log_add(r, RUN_LOG_CLIENT, r->held[i].seq, r->held[i].rsp.vcpu_id, NULL,
+                            "the guest can go no further without it: sends the held response to event #%" PRIu64,
+                            r->held[i].seq);
+            put_response(r, r->held[i].seq, &r->held[i].rsp);
+            sent = true;
+        } else {
+            r->held[keep++] = r->held[i];
+        }
+    }
+    r->nr_held = keep;
+    return sent;
+}
+
+bool run_client_step(struct run *r, bool domain_blocked)
+{
+    if (!r->back)
+        return false;
+    bool acted = false;
+    if (evtchn_pending(r->evtchn) > 0)
+        evtchn_unmask(r->evtchn);
+    unsigned char slot[400];
+    int rc;
+    while (!r->failed && (rc = ring_back_take_request(r->back, slot)) == 0) {
+        struct vme_msg req;
+        vme_decode(r->version, slot, &req);
+        uint64_t seq = ++r->events;
+        if (req.reason < VME_REASON_COUNT)
+            r->counts[req.reason]++;
+        run_log_add(r, RUN_LOG_REQUEST, seq, req.vcpu_id, &req, "request");
+        acted = true;
+        for (size_t i = 0; i < r->nr_held; i++)
+            if (r->held[i].remaining)
+                r->held[i].remaining--;
+        release_held(r, false);
+        if (!r->s->has_client)
+            continue; /* a client that attached and never answers */
+        struct run_expect *e = find_expect(r, seq, &req);
+        if (!e)
+            break;
+        char where[200];
+        describe_expect(where, sizeof(where), r, e);
+        run_log_add(r, RUN_LOG_MATCH, seq, req.vcpu_id, NULL, "matches the expected event %s", where);
+        const struct scenario_response *sr = &e->ev->response;
+        if (sr->no_response) {
+            run_log_add(r, RUN_LOG_CLIENT, seq, req.vcpu_id, NULL, "does not answer, as scripted");
+            continue;
+        }
+        apply_set_access(r, seq, sr);
+        struct vme_msg rsp;
+        build_response(r, sr, &req, &rsp);
+        if (sr->defer)
+            hold(r, seq, &rsp, sr->defer);
+        else
+            put_response(r, seq, &rsp);
+    }
+    if (!r->failed && r->back && ring_back_error(r->back)[0]) {
+        r->error = true;
+        run_log_add(r, RUN_LOG_FAIL, 0, 0, NULL, "%s", ring_back_error(r->back));
+    }
+    if (domain_blocked && !acted && r->nr_held)
+        acted = release_held(r, true);
+    if (ring_back_push_responses(r->back))
+        evtchn_notify(r->evtchn);
+    return acted;
+}
+
+void run_client_finish(struct run *r)
+{
+    if (r->failed || !r->s->has_client)
+        return;
+    for (size_t i = 0; i < r->nr_expect; i++) {
+        if (r->expect[i].used)
+            continue;
+        char where[200];
+        describe_expect(where, sizeof(where), r, &r->expect[i]);
+        r->failed = true;
+        run_log_add(r, RUN_LOG_FAIL, 0, 0, NULL,
+                    "%s:%" PRIu32 ":%" PRIu32 ": the expected event %s never arrived (%" PRIu64
+                    " event(s) arrived in all)", r->s->file, r->expect[i].ev->line,
+                    r->expect[i].ev->column, where, r->events);
+        return;
+    }
+}

@@ -1,0 +1,422 @@
+/*
+ * sim/domain.c — a domain: guest RAM, vCPUs, the host p2m, and the scheduler
+ * that runs the vCPUs in fixed quanta on the caller's thread.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "sim_internal.h"
+
+#define SIM_DEFAULT_QUANTUM 10000
+
+int sim_set_error(struct sim_domain *d, int err, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->error, sizeof(d->error), fmt, ap);
+    va_end(ap);
+    return err;
+}
+
+const char *sim_error(const struct sim_domain *d)
+{
+    return d->error;
+}
+
+void sim_note(struct sim_domain *d, enum sim_note_kind kind, unsigned vcpu,
+              const struct vme_msg *msg, const char *fmt, ...)
+{
+    if (!d->observer)
+        return;
+    char text[320];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    struct sim_note note = {.kind = kind, .vcpu = vcpu, .msg = msg, .text = text};
+    d->observer(d->observer_opaque, &note);
+}
+
+void sim_set_observer(struct sim_domain *d, sim_observer_fn fn, void *opaque)
+{
+    d->observer = fn;
+    d->observer_opaque = opaque;
+}
+
+void sim_domain_crash(struct sim_domain *d, const char *fmt, ...)
+{
+    if (d->crashed)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(d->crash_why, sizeof(d->crash_why), fmt, ap);
+    va_end(ap);
+    d->crashed = true;
+    sim_note(d, SIM_NOTE_ACTION, 0, NULL, "domain crashed: %s", d->crash_why);
+}
+
+static unsigned sim_rights(void *opaque, uint64_t gfn)
+{
+    return p2m_rights(opaque, gfn);
+}
+
+int sim_domain_create(struct sim_domain **out, const struct sim_config *cfg)
+{
+    if (cfg->ram_size == 0 || cfg->ram_size % CPU_PAGE_SIZE || cfg->nr_vcpus == 0
+        || cfg->nr_vcpus > SIM_MAX_VCPUS
+        || (cfg->mode != CPU_MODE_LONG && cfg->mode != CPU_MODE_PAE32))
+        return -EINVAL;
+    struct sim_domain *d = calloc(1, sizeof(*d));
+    if (!d)
+        return -ENOMEM;
+    d->mode = cfg->mode;
+    d->ram_size = cfg->ram_size;
+    d->nr_vcpus = cfg->nr_vcpus;
+    d->quantum = cfg->quantum ? cfg->quantum : SIM_DEFAULT_QUANTUM;
+    int rc = -ENOMEM;
+    /* Zero-filled and page-aligned; untouched pages cost nothing. */
+    d->ram = mmap(NULL, cfg->ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (d->ram == MAP_FAILED) {
+        d->ram = NULL;
+        goto fail;
+    }
+    if ((rc = p2m_create(&d->host_p2m, cfg->ram_size / CPU_PAGE_SIZE)) < 0)
+        goto fail;
+    d->vcpus = calloc(cfg->nr_vcpus, sizeof(*d->vcpus));
+    if (!d->vcpus)
+        goto fail;
+    struct cpu_config cc = {
+        .mode = cfg->mode,
+        .mem = {.ram = d->ram, .size = d->ram_size,
+                .restricted = p2m_restricted_bitmap(d->host_p2m),
+                .rights = sim_rights, .opaque = d->host_p2m},
+        .intercept = 0,
+    };
+    for (unsigned i = 0; i < cfg->nr_vcpus; i++) {
+        d->vcpus[i].id = i;
+        d->vcpus[i].state = SIM_VCPU_RUNNABLE;
+        if ((rc = cpu_create(&d->vcpus[i].cpu, &cc)) < 0)
+            goto fail;
+    }
+    *out = d;
+    return 0;
+fail:
+    sim_domain_destroy(d);
+    return rc;
+}
+
+void sim_domain_destroy(struct sim_domain *d)
+{
+    if (!d)
+        return;
+    sim_monitor_free(d);
+    if (d->vcpus)
+        for (unsigned i = 0; i < d->nr_vcpus; i++)
+            cpu_destroy(d->vcpus[i].cpu);
+    free(d->vcpus);
+    p2m_destroy(d->host_p2m);
+    if (d->ram)
+        munmap(d->ram, d->ram_size);
+    free(d);
+}
+
+/* ---- Guest memory ---------------------------------------------------------- */
+
+uint64_t sim_ram_size(const struct sim_domain *d)
+{
+    return d->ram_size;
+}
+
+void *sim_gpa(struct sim_domain *d, uint64_t gpa, uint64_t len)
+{
+    /* Written so that no sum can overflow: gpa + len is never computed. */
+    if (gpa > d->ram_size || len > d->ram_size - gpa)
+        return NULL;
+    return d->ram + gpa;
+}
+
+int sim_mem_read(struct sim_domain *d, uint64_t gpa, void *buf, uint64_t len)
+{
+    void *p = sim_gpa(d, gpa, len);
+    if (!p)
+        return sim_set_error(d, -EFAULT, "guest-physical range %#llx+%#llx is outside guest RAM (%#llx bytes)",
+                             (unsigned long long)gpa, (unsigned long long)len,
+                             (unsigned long long)d->ram_size);
+    memcpy(buf, p, len);
+    return 0;
+}
+
+int sim_mem_write(struct sim_domain *d, uint64_t gpa, const void *buf, uint64_t len)
+{
+    void *p = sim_gpa(d, gpa, len);
+    if (!p)
+        return sim_set_error(d, -EFAULT, "guest-physical range %#llx+%#llx is outside guest RAM (%#llx bytes)",
+                             (unsigned long long)gpa, (unsigned long long)len,
+                             (unsigned long long)d->ram_size);
+    memcpy(p, buf, len);
+    /* Guest code may have changed: cpu/ rescans what it intercepts. */
+    for (unsigned i = 0; i < d->nr_vcpus; i++)
+        cpu_flush_code(d->vcpus[i].cpu);
+    return 0;
+}
+
+/* ---- vCPUs --------------------------------------------------------------- */
+
+unsigned sim_nr_vcpus(const struct sim_domain *d)
+{
+    return d->nr_vcpus;
+}
+
+static struct sim_vcpu *sim_vcpu(const struct sim_domain *d, unsigned vcpu)
+{
+    return vcpu < d->nr_vcpus ? &d->vcpus[vcpu] : NULL;
+}
+
+int sim_vcpu_get_regs(struct sim_domain *d, unsigned vcpu, struct cpu_regs *r)
+{
+    struct sim_vcpu *v = sim_vcpu(d, vcpu);
+    if (!v)
+        return sim_set_error(d, -EINVAL, "no vCPU %u (the domain has %u)", vcpu, d->nr_vcpus);
+    int rc = cpu_get_regs(v->cpu, r);
+    return rc < 0 ? sim_set_error(d, rc, "vCPU %u: %s", vcpu, cpu_error(v->cpu)) : 0;
+}
+
+int sim_vcpu_set_regs(struct sim_domain *d, unsigned vcpu, const struct cpu_regs *r)
+{
+    struct sim_vcpu *v = sim_vcpu(d, vcpu);
+    if (!v)
+        return sim_set_error(d, -EINVAL, "no vCPU %u (the domain has %u)", vcpu, d->nr_vcpus);
+    int rc = cpu_set_regs(v->cpu, r);
+    return rc < 0 ? sim_set_error(d, rc, "vCPU %u: %s", vcpu, cpu_error(v->cpu)) : 0;
+}
+
+bool sim_vcpu_runnable(const struct sim_vcpu *v)
+{
+    return v->state == SIM_VCPU_RUNNABLE && v->pause_count == 0 && !v->ring_blocked
+           && !v->waiting_slot;
+}
+
+enum sim_vcpu_state sim_vcpu_state(const struct sim_domain *d, unsigned vcpu)
+{
+    const struct sim_vcpu *v = sim_vcpu(d, vcpu);
+    if (!v)
+        return SIM_VCPU_FAULTED;
+    if (v->state != SIM_VCPU_RUNNABLE)
+        return v->state;
+    return sim_vcpu_runnable(v) ? SIM_VCPU_RUNNABLE : SIM_VCPU_PAUSED;
+}
+
+unsigned sim_vcpu_pause_count(const struct sim_domain *d, unsigned vcpu)
+{
+    const struct sim_vcpu *v = sim_vcpu(d, vcpu);
+    return v ? v->pause_count : 0;
+}
+
+uint64_t sim_vcpu_insns(const struct sim_domain *d, unsigned vcpu)
+{
+    const struct sim_vcpu *v = sim_vcpu(d, vcpu);
+    return v ? v->insns : 0;
+}
+
+/* vm_event_fill_regs (xen/arch/x86/vm_event.c). */
+void sim_fill_regs(struct sim_vcpu *v, struct vme_regs *out)
+{
+    struct cpu_regs r;
+    memset(out, 0, sizeof(*out));
+    if (cpu_get_regs(v->cpu, &r) < 0)
+        return;
+    out->rax = r.rax; out->rcx = r.rcx; out->rdx = r.rdx; out->rbx = r.rbx;
+    out->rsp = r.rsp; out->rbp = r.rbp; out->rsi = r.rsi; out->rdi = r.rdi;
+    out->r8 = r.r8; out->r9 = r.r9; out->r10 = r.r10; out->r11 = r.r11;
+    out->r12 = r.r12; out->r13 = r.r13; out->r14 = r.r14; out->r15 = r.r15;
+    out->rflags = r.rflags;
+    out->dr6 = 0xffff0ff0; /* the architectural reset value: cpu/ does not model DR6 */
+    out->dr7 = r.dr7;
+    out->rip = r.rip;
+    out->cr0 = r.cr0; out->cr2 = r.cr2; out->cr3 = r.cr3; out->cr4 = r.cr4;
+    out->sysenter_cs = r.sysenter_cs; out->sysenter_esp = r.sysenter_esp;
+    out->sysenter_eip = r.sysenter_eip;
+    out->msr_efer = r.efer; out->msr_star = r.star; out->msr_lstar = r.lstar;
+    out->gdtr_base = r.gdtr_base;
+    out->gdtr_limit = r.gdtr_limit;
+    out->vmtrace_pos = ~0ull; /* vmtrace is never on */
+    out->fs_base = r.fs_base; out->gs_base = r.gs_base; out->shadow_gs = r.shadow_gs;
+    out->cs_base = (uint32_t)r.cs.base; out->ss_base = (uint32_t)r.ss.base;
+    out->ds_base = (uint32_t)r.ds.base; out->es_base = (uint32_t)r.es.base;
+    const struct cpu_segment *src[6] = {&r.cs, &r.ss, &r.ds, &r.es, &r.fs, &r.gs};
+    struct vme_selector *dst[6] = {&out->cs, &out->ss, &out->ds, &out->es, &out->fs, &out->gs};
+    for (int i = 0; i < 6; i++) {
+        /* Xen's segment_register.attr: access byte in bits 0-7, flags (AVL, L, D/B, G) in 8-11. */
+        uint32_t attr = (src[i]->attr & 0xff) | ((src[i]->attr >> 4) & 0xf00);
+        bool g = attr & 0x800;
+        dst[i]->sel = src[i]->selector;
+        dst[i]->ar = attr;
+        /* vm_event_pack_segment_register: the limit in pages when G is set. */
+        dst[i]->limit = g ? src[i]->limit >> 12 : src[i]->limit;
+    }
+    out->cs_arbytes = out->cs.ar;
+}
+
+void sim_p2m_changed(struct sim_domain *d, uint64_t first_gfn, uint64_t nr)
+{
+    for (unsigned i = 0; i < d->nr_vcpus; i++)
+        for (uint64_t g = first_gfn; g < first_gfn + nr; g++)
+            cpu_p2m_restricted(d->vcpus[i].cpu, g);
+}
+
+/* ---- mem_access ---------------------------------------------------------- */
+
+int sim_p2m_set_access(struct sim_domain *d, unsigned access, uint64_t first_gfn, uint64_t nr)
+{
+    bool lost;
+    int rc = p2m_set_access(d->host_p2m, first_gfn, nr, (enum p2m_access)access, &lost);
+    if (rc < 0)
+        return sim_set_error(d, rc, "cannot set access %u on gfns %#llx+%#llx: %s (the p2m has %#llx gfns, access types are 0-10)",
+                             access, (unsigned long long)first_gfn, (unsigned long long)nr,
+                             (unsigned)access >= P2M_ACCESS_COUNT ? "unknown access type" : "range beyond the p2m",
+                             (unsigned long long)p2m_nr_gfns(d->host_p2m));
+    if (lost)
+        sim_p2m_changed(d, first_gfn, nr);
+    return 0;
+}
+
+int sim_set_mem_access(struct sim_domain *d, unsigned access, uint64_t first_gfn, uint64_t nr)
+{
+    /* xen/common/mem_access.c: mem_access needs an active monitor ring. */
+    if (!d->monitor.ring)
+        return sim_set_error(d, -ENODEV, "xc_set_mem_access needs an enabled monitor ring (Xen returns -ENODEV)");
+    return sim_p2m_set_access(d, access, first_gfn, nr);
+}
+
+int sim_get_mem_access(struct sim_domain *d, uint64_t gfn, unsigned *access)
+{
+    enum p2m_access a;
+    int rc = p2m_get_access(d->host_p2m, gfn, &a);
+    if (rc < 0)
+        return sim_set_error(d, rc, "gfn %#llx is beyond the p2m (%#llx gfns)",
+                             (unsigned long long)gfn, (unsigned long long)p2m_nr_gfns(d->host_p2m));
+    *access = a;
+    return 0;
+}
+
+void sim_set_access_required(struct sim_domain *d, bool required)
+{
+    d->access_required = required;
+}
+
+/* ---- Running ---------------------------------------------------------------- */
+
+static void sim_stop_set(struct sim_stop *stop, enum sim_stop_reason reason, unsigned vcpu,
+                         const char *why)
+{
+    stop->reason = reason;
+    stop->vcpu = vcpu;
+    snprintf(stop->why, sizeof(stop->why), "%s", why ? why : "");
+}
+
+/* Next runnable vCPU, round robin from the cursor; NULL when none. */
+static struct sim_vcpu *sim_pick(struct sim_domain *d)
+{
+    for (unsigned k = 0; k < d->nr_vcpus; k++) {
+        struct sim_vcpu *v = &d->vcpus[(d->next_vcpu + k) % d->nr_vcpus];
+        if (sim_vcpu_runnable(v))
+            return v;
+    }
+    return NULL;
+}
+
+/* Why nothing can run. */
+static void sim_idle_reason(struct sim_domain *d, struct sim_stop *stop)
+{
+    unsigned halted = 0;
+    for (unsigned i = 0; i < d->nr_vcpus; i++) {
+        struct sim_vcpu *v = &d->vcpus[i];
+        if (v->state == SIM_VCPU_FAULTED) {
+            sim_stop_set(stop, SIM_STOP_FAULT, i, v->fault);
+            return;
+        }
+        halted += v->state == SIM_VCPU_HALTED;
+    }
+    if (halted == d->nr_vcpus)
+        sim_stop_set(stop, SIM_STOP_HALTED, 0, NULL);
+    else
+        sim_stop_set(stop, SIM_STOP_BLOCKED, 0, NULL);
+}
+
+static void sim_vcpu_fault(struct sim_domain *d, struct sim_vcpu *v, const struct cpu_fault *f)
+{
+    v->state = SIM_VCPU_FAULTED;
+    snprintf(v->fault, sizeof(v->fault), "vCPU %u: %s", v->id, f->why);
+    sim_note(d, SIM_NOTE_ACTION, v->id, NULL, "%s", v->fault);
+}
+
+int sim_run(struct sim_domain *d, uint64_t max_insns, struct sim_stop *stop)
+{
+    memset(stop, 0, sizeof(*stop));
+    d->event_posted = false;
+    for (;;) {
+        if (d->crashed) {
+            sim_stop_set(stop, SIM_STOP_CRASHED, 0, d->crash_why);
+            return 0;
+        }
+        sim_monitor_poll(d);
+        if (d->event_posted) {
+            sim_stop_set(stop, SIM_STOP_EVENT, d->event_vcpu, NULL);
+            return 0;
+        }
+        struct sim_vcpu *v = sim_pick(d);
+        if (!v) {
+            sim_idle_reason(d, stop);
+            return 0;
+        }
+        if (stop->insns >= max_insns) {
+            sim_stop_set(stop, SIM_STOP_LIMIT, 0, NULL);
+            return 0;
+        }
+        int rc = sim_vcpu_do_resume(d, v);
+        if (rc < 0) {
+            sim_stop_set(stop, SIM_STOP_ERROR, v->id, d->error);
+            return 0;
+        }
+        if (!sim_vcpu_runnable(v) || d->crashed || d->event_posted)
+            continue;
+        uint64_t budget = max_insns - stop->insns;
+        if (budget > d->quantum)
+            budget = d->quantum;
+        struct cpu_exit ex;
+        rc = cpu_run(v->cpu, budget, &ex);
+        if (rc < 0) {
+            sim_set_error(d, rc, "vCPU %u: %s", v->id, cpu_error(v->cpu));
+            sim_stop_set(stop, SIM_STOP_ERROR, v->id, d->error);
+            return 0;
+        }
+        stop->insns += ex.insns;
+        v->insns += ex.insns;
+        switch (ex.reason) {
+        case CPU_EXIT_LIMIT:
+        case CPU_EXIT_PAUSE:
+        case CPU_EXIT_STEP:
+            d->next_vcpu = (v->id + 1) % d->nr_vcpus;
+            break;
+        case CPU_EXIT_ACCESS:
+            sim_mem_access_fault(d, v, &ex.access);
+            break;
+        case CPU_EXIT_HLT:
+            v->state = SIM_VCPU_HALTED;
+            sim_note(d, SIM_NOTE_ACTION, v->id, NULL, "vCPU %u halted", v->id);
+            break;
+        case CPU_EXIT_FAULT:
+            sim_vcpu_fault(d, v, &ex.fault);
+            break;
+        case CPU_EXIT_INSN:
+            /* Nothing is intercepted yet: an intercept here is vmisim's own bug. */
+            sim_set_error(d, -EPROTO, "vCPU %u stopped at an instruction nobody intercepts (%s)",
+                          v->id, ex.insn.text);
+            sim_stop_set(stop, SIM_STOP_ERROR, v->id, d->error);
+            return 0;
+        }
+    }
+}

@@ -1,0 +1,249 @@
+/*
+ * sim/monitor.c — the vm_event monitor ring as Xen runs it
+ * (xen/common/vm_event.c, xen/common/monitor.c: spec §1 and §4).
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sim_internal.h"
+
+int sim_monitor_enable(struct sim_domain *d, unsigned version, struct ring_fds *fds)
+{
+    struct sim_monitor *m = &d->monitor;
+    if (m->ring)
+        return sim_set_error(d, -EBUSY, "the monitor ring is already enabled (xc_monitor_enable: EBUSY)");
+    if (!vme_version_supported(version))
+        return sim_set_error(d, -EINVAL, "vm_event interface version %u is not supported: use 1 or 7", version);
+    m->waitq = calloc(d->nr_vcpus, sizeof(*m->waitq));
+    if (!m->waitq)
+        return sim_set_error(d, -ENOMEM, "out of memory");
+    int rc = ring_create(&m->ring, vme_slot_size(version), 0);
+    if (rc < 0) {
+        free(m->waitq);
+        m->waitq = NULL;
+        return sim_set_error(d, rc, "cannot create the vm_event ring: %s", strerror(-rc));
+    }
+    m->version = version;
+    m->evtchn = ring_evtchn(m->ring);
+    m->blocked = m->waitq_len = 0;
+    m->last_vcpu_wake_up = d->nr_vcpus - 1;
+    m->ring_error_noted = false;
+    /* vm_event_enable allocates v->arch.vm_event for every vCPU. */
+    for (unsigned i = 0; i < d->nr_vcpus; i++) {
+        d->vcpus[i].has_vm_event = true;
+        memset(&d->vcpus[i].resume, 0, sizeof(d->vcpus[i].resume));
+    }
+    *fds = ring_fds(m->ring);
+    return 0;
+}
+
+void sim_monitor_free(struct sim_domain *d)
+{
+    struct sim_monitor *m = &d->monitor;
+    ring_destroy(m->ring);
+    free(m->waitq);
+    memset(m, 0, sizeof(*m));
+}
+
+int sim_monitor_disable(struct sim_domain *d)
+{
+    struct sim_monitor *m = &d->monitor;
+    if (!m->ring)
+        return 0;
+    if (m->waitq_len)
+        return sim_set_error(d, -EBUSY, "%u vCPU(s) still wait for a ring slot: the ring cannot be disabled (Xen: EBUSY)",
+                             m->waitq_len);
+    for (unsigned i = 0; i < d->nr_vcpus; i++) {
+        struct sim_vcpu *v = &d->vcpus[i];
+        /* Only the black-eyed vCPUs are released; those awaiting a response stay paused. */
+        v->ring_blocked = false;
+        /* Freeing v->arch.vm_event drops pending emulation and register writes. */
+        v->has_vm_event = false;
+        memset(&v->resume, 0, sizeof(v->resume));
+    }
+    sim_monitor_free(d);
+    return 0;
+}
+
+bool sim_monitor_enabled(const struct sim_domain *d)
+{
+    return d->monitor.ring != NULL;
+}
+
+/* Puts a request whose slot is already claimed (the rest of monitor_traps). */
+static void monitor_post(struct sim_domain *d, struct sim_vcpu *v, bool sync, struct vme_msg *req)
+{
+    struct sim_monitor *m = &d->monitor;
+    unsigned char slot[400];
+    req->vcpu_id = v->id;
+    /* vm_event_put_request always writes the ring's interface version. */
+    req->version = m->version;
+    if (sync) {
+        req->flags |= VME_FLAG_VCPU_PAUSED;
+        v->pause_count++; /* vm_event_vcpu_pause */
+    }
+    sim_fill_regs(v, &req->regs);
+    int rc = vme_encode(m->version, req, slot);
+    if (rc < 0) {
+        ring_cancel_claim(m->ring);
+        if (sync)
+            v->pause_count--;
+        sim_note(d, SIM_NOTE_ACTION, v->id, NULL,
+                 "a %s event cannot be carried by a version %u ring: not sent",
+                 vme_reason_name(req->reason) ? vme_reason_name(req->reason) : "unknown", m->version);
+        return;
+    }
+    ring_put_claimed(m->ring, slot);
+    ring_push_requests(m->ring);
+    /*
+     * The "black eye": a guest vCPU that leaves fewer free slots than the
+     * domain has vCPUs, and is not paused for this event, is paused until
+     * slots free up, so no event it raises later can be lost.
+     */
+    if (ring_available(m->ring) < d->nr_vcpus && v->pause_count == 0 && !v->ring_blocked) {
+        v->ring_blocked = true;
+        m->blocked++;
+    }
+    /* Xen notifies after every request, whatever req_event says. */
+    evtchn_notify(m->evtchn);
+    d->event_posted = true;
+    d->event_vcpu = v->id;
+    sim_note(d, SIM_NOTE_REQUEST, v->id, req, "request");
+}
+
+static void monitor_ring_broken(struct sim_domain *d)
+{
+    struct sim_monitor *m = &d->monitor;
+    if (m->ring_error_noted)
+        return;
+    m->ring_error_noted = true;
+    sim_set_error(d, -EPROTO, "%s", ring_error(m->ring));
+    sim_note(d, SIM_NOTE_RING, 0, NULL, "%s", ring_error(m->ring));
+}
+
+int sim_monitor_traps(struct sim_domain *d, struct sim_vcpu *v, bool sync, struct vme_msg *req)
+{
+    struct sim_monitor *m = &d->monitor;
+    if (!m->ring)
+        return 0; /* no ring: the event is skipped and the vCPU continues */
+    int rc = ring_claim(m->ring);
+    if (rc < 0) {
+        /*
+         * Full: the vCPU waits on the ring's wait queue, its request kept.  A
+         * broken ring is treated the same way, so nothing is lost while the
+         * client is replaced (Xen would read the corrupt indices blindly).
+         */
+        if (rc == -EPROTO)
+            monitor_ring_broken(d);
+        v->waiting_slot = true;
+        v->slot_req = *req;
+        v->slot_req_sync = sync;
+        m->waitq[m->waitq_len++] = v->id;
+        sim_note(d, SIM_NOTE_ACTION, v->id, NULL,
+                 "vCPU %u waits for a free ring slot (%u requests await responses)", v->id,
+                 ring_nr_outstanding(m->ring));
+        return 1;
+    }
+    monitor_post(d, v, sync, req);
+    return sync ? 1 : 0;
+}
+
+/* vm_event_wake: waiters on the queue first, then black-eyed vCPUs round robin. */
+static void monitor_wake(struct sim_domain *d)
+{
+    struct sim_monitor *m = &d->monitor;
+    while (m->waitq_len && ring_available(m->ring) > 0) {
+        struct sim_vcpu *v = &d->vcpus[m->waitq[0]];
+        memmove(m->waitq, m->waitq + 1, (m->waitq_len - 1) * sizeof(*m->waitq));
+        m->waitq_len--;
+        v->waiting_slot = false;
+        if (ring_claim(m->ring) == 0)
+            monitor_post(d, v, v->slot_req_sync, &v->slot_req);
+    }
+    if (m->waitq_len)
+        return;
+    uint32_t avail = ring_available(m->ring);
+    for (unsigned j = 0, i = m->last_vcpu_wake_up + 1; j < d->nr_vcpus && m->blocked && avail;
+         j++, i++) {
+        struct sim_vcpu *v = &d->vcpus[i % d->nr_vcpus];
+        if (v->ring_blocked) {
+            v->ring_blocked = false;
+            avail--;
+            m->blocked--;
+            m->last_vcpu_wake_up = v->id;
+        }
+    }
+}
+
+/* vm_event_resume's work for one response (spec §1, "Processing order"). */
+static void monitor_apply(struct sim_domain *d, const struct vme_msg *rsp)
+{
+    struct sim_monitor *m = &d->monitor;
+    if (rsp->version != m->version) {
+        sim_note(d, SIM_NOTE_IGNORED, rsp->vcpu_id, rsp,
+                 "response skipped: its version is %u, the ring's interface version is %u "
+                 "(Xen logs \"vm_event interface version mismatch\")", rsp->version, m->version);
+        return;
+    }
+    if (rsp->vcpu_id >= d->nr_vcpus) {
+        sim_note(d, SIM_NOTE_IGNORED, rsp->vcpu_id, rsp,
+                 "response skipped: vcpu_id %u is out of range (the domain has %u vCPUs)",
+                 rsp->vcpu_id, d->nr_vcpus);
+        return;
+    }
+    struct sim_vcpu *v = &d->vcpus[rsp->vcpu_id];
+    if (v->pause_count == 0) {
+        sim_note(d, SIM_NOTE_IGNORED, v->id, rsp,
+                 "response ignored: vCPU %u is not paused for vm_event (a response to an "
+                 "async event, or a duplicate)", v->id);
+        return;
+    }
+    uint32_t known = (1u << VME_FLAG_COUNT) - 1;
+    if (rsp->flags & ~known)
+        sim_note(d, SIM_NOTE_ACTION, v->id, NULL,
+                 "response flags %#x include bits no Xen defines (%#x): ignored, as Xen does",
+                 rsp->flags, rsp->flags & ~known);
+    sim_emulate_check(d, v, rsp);
+    if (rsp->flags & VME_FLAG_TOGGLE_SINGLESTEP)
+        v->single_step = !v->single_step;
+    if (rsp->flags & VME_FLAG_SET_REGISTERS) {
+        v->resume.set_gprs = true;
+        v->resume.gprs = rsp->regs;
+    }
+    sim_note(d, SIM_NOTE_RESPONSE, v->id, rsp, "response");
+    if (rsp->flags & VME_FLAG_VCPU_PAUSED)
+        v->pause_count--; /* vm_event_vcpu_unpause; the count is > 0 here */
+}
+
+static void monitor_resume(struct sim_domain *d)
+{
+    struct sim_monitor *m = &d->monitor;
+    unsigned char slot[400];
+    struct vme_msg rsp;
+    int rc;
+    while ((rc = ring_take_response(m->ring, slot)) == 0) {
+        vme_decode(m->version, slot, &rsp);
+        monitor_apply(d, &rsp);
+        monitor_wake(d);
+    }
+    if (rc == -EPROTO)
+        monitor_ring_broken(d);
+}
+
+void sim_monitor_poll(struct sim_domain *d)
+{
+    struct sim_monitor *m = &d->monitor;
+    if (!m->ring || evtchn_pending(m->evtchn) <= 0)
+        return;
+    evtchn_unmask(m->evtchn);
+    monitor_resume(d);
+}
+
+int sim_monitor_resume(struct sim_domain *d)
+{
+    if (!d->monitor.ring)
+        return sim_set_error(d, -ENODEV, "no monitor ring is enabled");
+    monitor_resume(d);
+    return 0;
+}

@@ -1,0 +1,503 @@
+/*
+ * sim/runner.c — `vmisim run FILE...`: builds the scenario's domain, runs it
+ * with the scripted client on the real ring, checks the final state, and
+ * reports.  Exit status: 0 every expectation held, 1 one failed, 2 a file
+ * could not be used (it says where and why).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "assemble_internal.h"
+#include "guest_build_internal.h"
+#include "runner_internal.h"
+#include "vmisim.h"
+
+#define RUN_MAX_EVENTS 100000 /* a guard: a scenario's client expects at most 10,000 */
+
+/* cpu_regs field of a scenario register name. */
+static uint64_t *cpu_reg_field(struct cpu_regs *r, enum scenario_reg reg)
+{
+    switch (reg) {
+    case SCENARIO_REG_RAX: return &r->rax;
+    case SCENARIO_REG_RBX: return &r->rbx;
+    case SCENARIO_REG_RCX: return &r->rcx;
+    case SCENARIO_REG_RDX: return &r->rdx;
+    case SCENARIO_REG_RSI: return &r->rsi;
+    case SCENARIO_REG_RDI: return &r->rdi;
+    case SCENARIO_REG_RBP: return &r->rbp;
+    case SCENARIO_REG_RSP: return &r->rsp;
+    case SCENARIO_REG_R8: return &r->r8;
+    case SCENARIO_REG_R9: return &r->r9;
+    case SCENARIO_REG_R10: return &r->r10;
+    case SCENARIO_REG_R11: return &r->r11;
+    case SCENARIO_REG_R12: return &r->r12;
+    case SCENARIO_REG_R13: return &r->r13;
+    case SCENARIO_REG_R14: return &r->r14;
+    case SCENARIO_REG_R15: return &r->r15;
+    case SCENARIO_REG_RIP: return &r->rip;
+    case SCENARIO_REG_RFLAGS: return &r->rflags;
+    case SCENARIO_REG_CR0: return &r->cr0;
+    case SCENARIO_REG_CR2: return &r->cr2;
+    case SCENARIO_REG_CR3: return &r->cr3;
+    case SCENARIO_REG_CR4: return &r->cr4;
+    case SCENARIO_REG_DR7: return &r->dr7;
+    case SCENARIO_REG_EFER: return &r->efer;
+    case SCENARIO_REG_STAR: return &r->star;
+    case SCENARIO_REG_LSTAR: return &r->lstar;
+    case SCENARIO_REG_CSTAR: return &r->cstar;
+    case SCENARIO_REG_SFMASK: return &r->sfmask;
+    case SCENARIO_REG_SYSENTER_CS: return &r->sysenter_cs;
+    case SCENARIO_REG_SYSENTER_ESP: return &r->sysenter_esp;
+    case SCENARIO_REG_SYSENTER_EIP: return &r->sysenter_eip;
+    case SCENARIO_REG_FS_BASE: return &r->fs_base;
+    case SCENARIO_REG_GS_BASE: return &r->gs_base;
+    case SCENARIO_REG_SHADOW_GS: return &r->shadow_gs;
+    case SCENARIO_REG_XCR0: return &r->xcr0;
+    default: return NULL;
+    }
+}
+
+static void on_note(void *opaque, const struct sim_note *note)
+{
+    struct run *r = opaque;
+    /* Requests and responses are logged from the client's side, as it sees them. */
+    if (note->kind == SIM_NOTE_REQUEST)
+        return;
+    if (note->kind == SIM_NOTE_RESPONSE) {
+        run_log_add(r, RUN_LOG_XEN, 0, note->vcpu, NULL, "took the response for vCPU %u%s", note->vcpu,
+                    note->msg && (note->msg->flags & VME_FLAG_VCPU_PAUSED) ? ": unpaused" : ": still paused (no VCPU_PAUSED)");
+        return;
+    }
+    run_log_add(r, RUN_LOG_XEN, 0, note->vcpu, NULL, "%s", note->text);
+}
+
+/* A set-up failure: the file cannot be run as written (exit 2). */
+static int setup_error(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int setup_error(struct run *r, const char *fmt, ...)
+{
+    char text[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    r->error = true;
+    r->end = RUN_END_ERROR;
+    run_log_add(r, RUN_LOG_FAIL, 0, 0, NULL, "%s", text);
+    return -EINVAL;
+}
+
+static int load_code(struct run *r)
+{
+    const struct scenario_guest *g = &r->s->guest;
+    uint8_t *code = NULL;
+    size_t len = 0;
+    if (g->code) {
+        char err[600];
+        struct asm_source src = {
+            .text = g->code, .len = g->code_len, .bits = g->mode == SCENARIO_MODE_LONG ? 64 : 32,
+            .org = g->entry, .file = r->s->file, .first_line = g->code_first_line,
+        };
+        if (asm_nasm(&src, &code, &len, err, sizeof(err)) < 0)
+            return setup_error(r, "%s", err);
+    }
+    const uint8_t *bytes = code ? code : g->code_bytes.data;
+    size_t n = code ? len : g->code_bytes.len;
+    int rc = n ? sim_mem_write(r->d, g->entry_gpa, bytes, n) : 0;
+    free(code);
+    if (rc < 0)
+        return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": the code (%zu bytes at gpa %#" PRIx64
+                           ") does not fit in guest memory (%#" PRIx64 " bytes)", r->s->file,
+                           g->code_line, g->code_column, n, g->entry_gpa, g->memory);
+    r->code_size = n;
+    return 0;
+}
+
+static int build_guest(struct run *r)
+{
+    const struct scenario *s = r->s;
+    const struct scenario_guest *g = &s->guest;
+    size_t nr_avoid = g->nr_mappings + g->nr_data + 1;
+    struct guest_build_range *avoid = calloc(nr_avoid, sizeof(*avoid));
+    if (!avoid)
+        return setup_error(r, "out of memory");
+    size_t k = 0;
+    for (size_t i = 0; i < g->nr_mappings; i++)
+        avoid[k++] = (struct guest_build_range){g->mappings[i].gpa, g->mappings[i].size};
+    for (size_t i = 0; i < g->nr_data; i++)
+        avoid[k++] = (struct guest_build_range){g->data[i].gpa, g->data[i].bytes.len};
+    avoid[k++] = (struct guest_build_range){g->entry_gpa, r->code_size};
+    uint8_t *ram = sim_gpa(r->d, 0, g->memory);
+    struct guest_build *b = &r->build;
+    int rc = guest_build_init(b, ram, g->memory, r->d->mode, 0, g->memory, avoid, k);
+    if (rc < 0) {
+        free(avoid);
+        return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": cannot build the guest: %s", s->file,
+                           g->line, g->column, b->error);
+    }
+    /* The GDT: in a table frame, mapped at the last page of the address space unless taken. */
+    uint64_t gdt_gla = r->d->mode == CPU_MODE_LONG ? 0xfffffffffffff000ull : 0xfffff000ull;
+    bool gdt_taken = false;
+    for (size_t i = 0; rc == 0 && i < g->nr_mappings; i++) {
+        const struct scenario_mapping *m = &g->mappings[i];
+        unsigned rights = (m->rights & SCENARIO_RIGHT_W ? GUEST_BUILD_W : 0)
+                          | (m->rights & SCENARIO_RIGHT_X ? GUEST_BUILD_X : 0)
+                          | (m->rights & SCENARIO_RIGHT_U ? GUEST_BUILD_U : 0);
+        gdt_taken |= gdt_gla >= m->gla && gdt_gla - m->gla < m->size;
+        rc = guest_build_map(b, m->gla, m->gpa, m->size, m->page, rights);
+        if (rc < 0) {
+            free(avoid);
+            return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": cannot map it: %s", s->file, m->line,
+                               m->column, b->error);
+        }
+    }
+    uint64_t gdt_gpa = guest_build_alloc(b);
+    if (!gdt_gpa || (!gdt_taken && guest_build_map(b, gdt_gla, gdt_gpa, CPU_PAGE_SIZE, CPU_PAGE_SIZE, 0) < 0)) {
+        free(avoid);
+        return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": no room for the GDT and its page tables: "
+                           "leave some guest RAM outside the mappings and data", s->file, g->line, g->column);
+    }
+    uint16_t gdt_limit = guest_build_gdt(b, gdt_gpa);
+    free(avoid);
+    b->avoid = NULL;
+    b->nr_avoid = 0;
+    /* Boot registers, then guest.registers over them, for every vCPU. */
+    for (unsigned v = 0; v < g->vcpus; v++) {
+        struct cpu_regs regs;
+        sim_vcpu_get_regs(r->d, v, &regs);
+        guest_build_boot_regs(b, &regs, g->entry, gdt_gla, gdt_limit);
+        for (size_t i = 0; i < g->registers.n; i++) {
+            uint64_t *field = cpu_reg_field(&regs, g->registers.v[i].reg);
+            if (field)
+                *field = g->registers.v[i].value;
+        }
+        if (sim_vcpu_set_regs(r->d, v, &regs) < 0)
+            return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": cannot set the registers: %s", s->file,
+                               g->line, g->column, sim_error(r->d));
+    }
+    return 0;
+}
+
+static int setup(struct run *r)
+{
+    const struct scenario *s = r->s;
+    const struct scenario_guest *g = &s->guest;
+    struct sim_config cfg = {
+        .mode = g->mode == SCENARIO_MODE_LONG ? CPU_MODE_LONG : CPU_MODE_PAE32,
+        .ram_size = g->memory, .nr_vcpus = g->vcpus,
+    };
+    int rc = sim_domain_create(&r->d, &cfg);
+    if (rc < 0)
+        return setup_error(r, "cannot create the domain: %s", strerror(-rc));
+    sim_set_observer(r->d, on_note, r);
+    if ((rc = load_code(r)) < 0)
+        return rc;
+    for (size_t i = 0; i < g->nr_data; i++)
+        if (sim_mem_write(r->d, g->data[i].gpa, g->data[i].bytes.data, g->data[i].bytes.len) < 0)
+            return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": %s", s->file, g->data[i].line,
+                               g->data[i].column, sim_error(r->d));
+    if ((rc = build_guest(r)) < 0)
+        return rc;
+    /* p2m.default_access applies to every gfn, as xen-access sets it (default, then the range). */
+    uint64_t nr_gfns = g->memory / CPU_PAGE_SIZE;
+    if (s->p2m.default_access != SCENARIO_ACCESS_RWX
+        && (sim_p2m_set_access(r->d, s->p2m.default_access, ~0ull, 0) < 0
+            || sim_p2m_set_access(r->d, SCENARIO_ACCESS_DEFAULT, 0, nr_gfns) < 0))
+        return setup_error(r, "%s: p2m.default_access: %s", s->file, sim_error(r->d));
+    for (size_t i = 0; i < s->p2m.nr_access; i++) {
+        const struct scenario_access_range *a = &s->p2m.access[i];
+        if (sim_p2m_set_access(r->d, a->access, a->gfn, a->count) < 0)
+            return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": %s", s->file, a->line, a->column, sim_error(r->d));
+    }
+    sim_set_access_required(r->d, s->monitor.access_required);
+    if (s->monitor.ring) {
+        struct ring_fds fds;
+        if ((rc = sim_monitor_enable(r->d, s->monitor.version, &fds)) < 0)
+            return setup_error(r, "%s: cannot enable the monitor ring: %s", s->file, sim_error(r->d));
+        r->version = s->monitor.version;
+        if ((rc = ring_back_attach(&r->back, &fds, vme_slot_size(r->version), 0)) < 0
+            || (rc = evtchn_open(&r->evtchn, &fds, RING_ABI_PORT_CLIENT)) < 0)
+            return setup_error(r, "cannot attach the scripted client to the ring: %s", strerror(-rc));
+    }
+    /* The expectations, repeats expanded. */
+    r->expect = calloc(s->client.nr_expected ? s->client.nr_expected : 1, sizeof(*r->expect));
+    if (!r->expect)
+        return setup_error(r, "out of memory");
+    for (size_t i = 0; i < s->client.nr_events; i++)
+        for (uint32_t rep = 0; rep < s->client.events[i].repeat; rep++)
+            r->expect[r->nr_expect++] = (struct run_expect){.ev = &s->client.events[i], .rep = rep};
+    return 0;
+}
+
+/* Which vCPUs wait for what, for a "blocked" ending. */
+static void blocked_why(struct run *r)
+{
+    size_t off = 0;
+    r->end_why[0] = 0;
+    for (unsigned v = 0; v < r->d->nr_vcpus && off < sizeof(r->end_why); v++) {
+        const struct sim_vcpu *vc = &r->d->vcpus[v];
+        const char *what = vc->waiting_slot ? "a free ring slot"
+                           : vc->pause_count ? "a response with VCPU_PAUSED"
+                           : vc->ring_blocked ? "free ring slots" : NULL;
+        if (what) {
+            int n = snprintf(r->end_why + off, sizeof(r->end_why) - off, "%svCPU %u waits for %s",
+                             off ? "; " : "", v, what);
+            if (n > 0)
+                off += (size_t)n;
+        }
+    }
+}
+
+static void run_loop(struct run *r)
+{
+    uint64_t limit = r->s->instruction_limit;
+    while (!r->failed && !r->error) {
+        if (r->insns >= limit) {
+            r->end = RUN_END_LIMIT;
+            break;
+        }
+        struct sim_stop stop;
+        sim_run(r->d, limit - r->insns, &stop);
+        r->insns += stop.insns;
+        bool blocked = stop.reason == SIM_STOP_BLOCKED;
+        if (stop.reason == SIM_STOP_EVENT || blocked) {
+            bool acted = run_client_step(r, blocked);
+            if (r->events > RUN_MAX_EVENTS) {
+                setup_error(r, "more than %d events: the scenario does not converge", RUN_MAX_EVENTS);
+                break;
+            }
+            if (!blocked || acted)
+                continue;
+            r->end = RUN_END_BLOCKED;
+            blocked_why(r);
+            break;
+        }
+        snprintf(r->end_why, sizeof(r->end_why), "%s", stop.why);
+        switch (stop.reason) {
+        case SIM_STOP_LIMIT: r->end = RUN_END_LIMIT; break;
+        case SIM_STOP_HALTED: r->end = RUN_END_HALTED; break;
+        case SIM_STOP_CRASHED: r->end = RUN_END_CRASHED; break;
+        case SIM_STOP_FAULT: r->end = RUN_END_FAULT; break;
+        default:
+            r->end = RUN_END_ERROR;
+            r->error = true;
+            break;
+        }
+        /* Requests posted just before the end still reach the client. */
+        run_client_step(r, false);
+        break;
+    }
+}
+
+static const enum run_end end_of[] = {
+    [SCENARIO_END_HALTED] = RUN_END_HALTED, [SCENARIO_END_LIMIT] = RUN_END_LIMIT,
+    [SCENARIO_END_CRASHED] = RUN_END_CRASHED, [SCENARIO_END_FAULT] = RUN_END_FAULT,
+    [SCENARIO_END_BLOCKED] = RUN_END_BLOCKED,
+};
+
+static void check(struct run *r, bool ok, uint32_t line, uint32_t column, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void check(struct run *r, bool ok, uint32_t line, uint32_t column, const char *fmt, ...)
+{
+    char text[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    if (ok) {
+        r->checks++;
+        run_log_add(r, RUN_LOG_CHECK, 0, 0, NULL, "%s: ok", text);
+    } else if (!r->failed) {
+        r->failed = true;
+        run_log_add(r, RUN_LOG_FAIL, 0, 0, NULL, "%s:%" PRIu32 ":%" PRIu32 ": %s", r->s->file, line, column, text);
+    }
+}
+
+static void final_checks(struct run *r)
+{
+    const struct scenario_final *f = &r->s->final;
+    if (f->guest != SCENARIO_END_ANY) {
+        enum run_end want = end_of[f->guest];
+        check(r, r->end == want, f->guest_line, f->guest_column, "the guest ended %s%s%s (expected %s)",
+              run_end_name(r->end), r->end_why[0] ? ": " : "", r->end_why, run_end_name(want));
+    }
+    for (size_t i = 0; i < f->nr_vcpus; i++) {
+        struct cpu_regs regs;
+        sim_vcpu_get_regs(r->d, f->vcpus[i].vcpu, &regs);
+        for (size_t k = 0; k < f->vcpus[i].registers.n; k++) {
+            const struct scenario_reg_value *rv = &f->vcpus[i].registers.v[k];
+            uint64_t *field = cpu_reg_field(&regs, rv->reg);
+            uint64_t got = field ? *field : 0;
+            check(r, got == rv->value, rv->line, rv->column, "vCPU %" PRIu32 " %s is %#" PRIx64 " (expected %#" PRIx64 ")",
+                  f->vcpus[i].vcpu, scenario_reg_name(rv->reg), got, rv->value);
+        }
+    }
+    for (size_t i = 0; i < f->nr_memory; i++) {
+        const struct scenario_data *m = &f->memory[i];
+        const uint8_t *p = sim_gpa(r->d, m->gpa, m->bytes.len);
+        size_t diff = 0;
+        while (p && diff < m->bytes.len && p[diff] == m->bytes.data[diff])
+            diff++;
+        if (p && diff == m->bytes.len)
+            check(r, true, m->line, m->column, "memory at gpa %#" PRIx64 " holds the %zu expected byte(s)",
+                  m->gpa, m->bytes.len);
+        else if (!p)
+            check(r, false, m->line, m->column, "memory at gpa %#" PRIx64 "+%zu is outside guest RAM",
+                  m->gpa, m->bytes.len);
+        else
+            check(r, false, m->line, m->column, "memory at gpa %#" PRIx64 ": byte %zu is %#04x, expected %#04x",
+                  m->gpa, diff, p[diff], m->bytes.data[diff]);
+    }
+    if (f->events.set)
+        check(r, r->events == f->events.value, f->events.line, f->events.column,
+              "%" PRIu64 " event(s) in all (expected %" PRIu64 ")", r->events, f->events.value);
+    for (size_t i = 0; i < f->nr_event_counts; i++) {
+        const struct scenario_event_count *c = &f->event_counts[i];
+        uint64_t got = (unsigned)c->reason < VME_REASON_COUNT ? r->counts[c->reason] : 0;
+        check(r, got == c->count, c->line, c->column, "%" PRIu64 " %s event(s) (expected %" PRIu64 ")", got,
+              scenario_reason_name(c->reason), c->count);
+    }
+}
+
+static void run_free(struct run *r)
+{
+    if (!r)
+        return;
+    ring_back_detach(r->back);
+    evtchn_close(r->evtchn);
+    sim_domain_destroy(r->d);
+    free(r->expect);
+    free(r->held);
+    run_log_free(r);
+    scenario_free((struct scenario *)r->s);
+    free(r);
+}
+
+/* Runs one loaded scenario; the run keeps the scenario. */
+static struct run *run_one(struct scenario *s, FILE *out)
+{
+    struct run *r = calloc(1, sizeof(*r));
+    if (!r) {
+        scenario_free(s);
+        return NULL;
+    }
+    r->s = s;
+    r->out = out;
+    if (out) {
+        fprintf(out, "== %s (%s)\n", s->name, s->file);
+        if (s->description)
+            fprintf(out, "   %s\n", s->description);
+    }
+    if (setup(r) == 0) {
+        if (out)
+            fprintf(out, "   %s mode, %" PRIu32 " vCPU(s), %" PRIu64 " KiB of RAM; %s; %zu expected event(s)\n",
+                    s->guest.mode == SCENARIO_MODE_LONG ? "64-bit long" : "32-bit PAE", s->guest.vcpus,
+                    s->guest.memory >> 10,
+                    s->monitor.ring ? (s->monitor.version == 1 ? "a vm_event ring, interface version 1"
+                                                               : "a vm_event ring, interface version 7")
+                                    : "no vm_event ring",
+                    r->nr_expect);
+        run_loop(r);
+        run_log_add(r, RUN_LOG_END, 0, 0, NULL, "the guest %s after %" PRIu64 " instruction(s)%s%s",
+                    r->end == RUN_END_HALTED ? "halted"
+                    : r->end == RUN_END_LIMIT ? "used its instruction budget"
+                    : r->end == RUN_END_CRASHED ? "was crashed"
+                    : r->end == RUN_END_FAULT ? "took an exception it cannot handle"
+                    : r->end == RUN_END_BLOCKED ? "is blocked"
+                    : "stopped", r->insns, r->end_why[0] ? ": " : "", r->end_why);
+        if (!r->failed && !r->error) {
+            run_client_finish(r);
+            final_checks(r);
+        }
+    }
+    if (out)
+        fprintf(out, "%s %s: %" PRIu64 " event(s), %" PRIu64 " check(s)\n\n",
+                r->error ? "ERROR" : r->failed ? "FAIL" : "PASS", s->name, r->events, r->checks);
+    return r;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: vmisim run [--json FILE] [--junit FILE] [--quiet] SCENARIO.yaml...\n"
+               "  Runs each scenario and checks it: exit 0 when every expectation held,\n"
+               "  1 when one failed, 2 when a file could not be used.\n");
+}
+
+int vmisim_run(int argc, char **argv)
+{
+    const char *json = NULL, *junit = NULL;
+    bool quiet = false;
+    int first = 1;
+    for (; first < argc && argv[first][0] == '-'; first++) {
+        if (!strcmp(argv[first], "--json") && first + 1 < argc)
+            json = argv[++first];
+        else if (!strcmp(argv[first], "--junit") && first + 1 < argc)
+            junit = argv[++first];
+        else if (!strcmp(argv[first], "--quiet") || !strcmp(argv[first], "-q"))
+            quiet = true;
+        else {
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (first >= argc) {
+        usage(stderr);
+        return 2;
+    }
+    size_t nfiles = (size_t)(argc - first);
+    struct run **runs = calloc(nfiles, sizeof(*runs));
+    const char **bad = calloc(nfiles, sizeof(*bad));
+    char **bad_msg = calloc(nfiles, sizeof(*bad_msg));
+    if (!runs || !bad || !bad_msg) {
+        fprintf(stderr, "vmisim run: out of memory\n");
+        return 2;
+    }
+    size_t nruns = 0, nbad = 0, passed = 0, failed = 0;
+    int status = 0;
+    for (int i = first; i < argc; i++) {
+        struct scenario *s;
+        char err[1024];
+        if (scenario_load(argv[i], &s, err, sizeof(err)) < 0) {
+            fprintf(stderr, "%s\n", err);
+            printf("ERROR %s: the file cannot be used (see above)\n\n", argv[i]);
+            bad[nbad] = argv[i];
+            bad_msg[nbad++] = strdup(err);
+            status = 2;
+            continue;
+        }
+        struct run *r = run_one(s, quiet ? NULL : stdout);
+        if (!r) {
+            fprintf(stderr, "vmisim run: out of memory\n");
+            return 2;
+        }
+        if (quiet)
+            printf("%s %s\n", r->error ? "ERROR" : r->failed ? "FAIL" : "PASS", s->name);
+        runs[nruns++] = r;
+        if (r->error)
+            status = 2;
+        else if (r->failed) {
+            failed++;
+            if (status == 0)
+                status = 1;
+        } else
+            passed++;
+    }
+    if (json && run_write_json(json, runs, nruns) < 0) {
+        fprintf(stderr, "vmisim run: cannot write %s: %s\n", json, strerror(errno));
+        status = 2;
+    }
+    if (junit && run_write_junit(junit, runs, nruns, (const char *const *)bad_msg, bad, nbad) < 0) {
+        fprintf(stderr, "vmisim run: cannot write %s: %s\n", junit, strerror(errno));
+        status = 2;
+    }
+    printf("%zu passed, %zu failed%s\n", passed, failed + (nruns - passed - failed) + nbad, "");
+    for (size_t i = 0; i < nruns; i++)
+        run_free(runs[i]);
+    for (size_t i = 0; i < nbad; i++)
+        free(bad_msg[i]);
+    free(runs);
+    free(bad);
+    free(bad_msg);
+    return status;
+}

@@ -1,0 +1,109 @@
+/*
+ * sim/runner_internal.h — `vmisim run`: a scenario file executed against the
+ * simulator, with its scripted client on the real ring, checked, and reported
+ * as a readable log, JSON and JUnit XML.  Shared by runner.c (orchestration
+ * and final checks), client.c (the scripted client) and report.c (output).
+ */
+#ifndef VMISIM_RUNNER_INTERNAL_H
+#define VMISIM_RUNNER_INTERNAL_H
+
+#include <stdio.h>
+
+#include "guest_build_internal.h"
+#include "scenario_internal.h"
+#include "sim_internal.h"
+
+/* How the guest ended (final.guest), including "blocked" (waiting for the client). */
+enum run_end {
+    RUN_END_NONE = 0,
+    RUN_END_HALTED,
+    RUN_END_LIMIT,
+    RUN_END_CRASHED,
+    RUN_END_FAULT,
+    RUN_END_BLOCKED,
+    RUN_END_ERROR,
+};
+
+enum run_log_kind {
+    RUN_LOG_REQUEST,  /* the client took a request: msg */
+    RUN_LOG_MATCH,    /* it matched an expectation: text names it */
+    RUN_LOG_CLIENT,   /* the client did something (set access, held a response ...) */
+    RUN_LOG_RESPONSE, /* the client put a response: msg */
+    RUN_LOG_XEN,      /* the simulator did something (a sim_note) */
+    RUN_LOG_END,      /* how the guest ended */
+    RUN_LOG_CHECK,    /* a final assertion held */
+    RUN_LOG_FAIL,     /* an expectation failed */
+};
+
+struct run_log {
+    enum run_log_kind kind;
+    uint64_t seq;          /* event number (1-based) for REQUEST/MATCH/RESPONSE */
+    unsigned vcpu;
+    bool has_msg;
+    struct vme_msg msg;
+    char *text;
+};
+
+/* One expectation, the file's events with `repeat` expanded. */
+struct run_expect {
+    const struct scenario_event *ev;
+    uint32_t rep;          /* 0..repeat-1 */
+    bool used;
+};
+
+struct run_held {
+    struct vme_msg rsp;
+    uint32_t remaining;    /* further events before it is sent */
+    uint64_t seq;
+};
+
+struct run {
+    const struct scenario *s;
+    struct sim_domain *d;
+    unsigned version;
+    struct ring_back *back;
+    struct evtchn *evtchn;
+    struct run_expect *expect;
+    size_t nr_expect, next_expect;
+    struct run_held *held;
+    size_t nr_held, cap_held;
+    uint64_t events;       /* requests the client took */
+    uint64_t counts[VME_REASON_COUNT];
+    uint64_t insns;
+    size_t code_size;      /* bytes of guest code loaded at entry_gpa */
+    struct guest_build build; /* the guest's page tables (kept for page_table_of look-ups) */
+    enum run_end end;
+    char end_why[300];
+    bool failed;           /* an expectation did not hold */
+    bool error;            /* the scenario could not be run (exit 2) */
+    uint64_t checks;       /* assertions that held */
+    struct run_log *log;
+    size_t nr_log, cap_log;
+    FILE *out;             /* the readable log (NULL: quiet) */
+};
+
+/* report.c */
+void run_log_add(struct run *r, enum run_log_kind kind, uint64_t seq, unsigned vcpu,
+                 const struct vme_msg *msg, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* "MEM_ACCESS vCPU 0 gfn 0x200+0x10 gla 0x600010 w [gla valid, with gla] flags VCPU_PAUSED rip 0x4010" */
+void run_describe(char *buf, size_t len, const struct vme_msg *m, bool response);
+/* Value of a matcher field, formatted as the file writes it. */
+void run_format_field(char *buf, size_t len, const struct scenario_match *f, uint64_t value);
+const char *run_end_name(enum run_end end);
+void run_log_free(struct run *r);
+/* Writes the runs as one JSON document / a JUnit XML file.  0 or -errno. */
+int run_write_json(const char *path, struct run *const *runs, size_t n);
+int run_write_junit(const char *path, struct run *const *runs, size_t n, const char *const *errors,
+                    const char *const *files, size_t nfiles);
+
+/* client.c */
+/* The scripted client's turn: takes every request, checks it, answers. Returns true if it did anything. */
+bool run_client_step(struct run *r, bool domain_blocked);
+/* Every expectation was met (after the run). */
+void run_client_finish(struct run *r);
+/* The value of matcher field `f` in message `m`. */
+uint64_t run_field_value(const struct scenario_match *f, const struct vme_msg *m);
+/* The request's register `reg` (scenario_reg numbering). */
+uint64_t run_msg_reg(const struct vme_msg *m, enum scenario_reg reg, bool *known);
+
+#endif

@@ -1,0 +1,1822 @@
+/*
+ * sim/scenario.c — loads a scenario file (docs/scenario-format.md) into the
+ * model of scenario_internal.h, checking everything.
+ *
+ * Two passes over the text with libyaml.  The first streams parser events
+ * only, to refuse what must never reach the document loader: syntax errors,
+ * aliases, more than one document, nesting deeper than SCENARIO_MAX_DEPTH and
+ * more than SCENARIO_MAX_NODES nodes (so the loaded tree is small and
+ * shallow, and an alias can never make a walk revisit a node).  The second
+ * loads the document (yaml_parser_load) and walks it by the format's schema:
+ * the walk's depth is the format's depth, whatever the file holds.
+ *
+ * Every allocation of the model comes from one arena that scenario_free
+ * releases whole, so no error path can leak.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <yaml.h>
+
+#include "scenario_internal.h"
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define PAGE_4K 4096ull
+#define PAGE_2M (2ull << 20)
+#define PAGE_1G (1ull << 30)
+
+/* ---- Name tables ---------------------------------------------------------- */
+
+static const char *const reason_names[SCENARIO_REASON_COUNT] = {
+    "UNKNOWN", "MEM_ACCESS", "MEM_SHARING", "MEM_PAGING", "WRITE_CTRLREG", "MOV_TO_MSR",
+    "SOFTWARE_BREAKPOINT", "SINGLESTEP", "GUEST_REQUEST", "DEBUG_EXCEPTION", "CPUID",
+    "PRIVILEGED_CALL", "INTERRUPT", "DESCRIPTOR_ACCESS", "EMUL_UNIMPLEMENTED", "VMEXIT",
+    "IO_INSTRUCTION",
+};
+
+static const char *const flag_names[SCENARIO_FLAG_COUNT] = {
+    "VCPU_PAUSED", "FOREIGN", "EMULATE", "EMULATE_NOWRITE", "TOGGLE_SINGLESTEP",
+    "SET_EMUL_READ_DATA", "DENY", "ALTERNATE_P2M", "SET_REGISTERS", "SET_EMUL_INSN_DATA",
+    "GET_NEXT_INTERRUPT", "FAST_SINGLESTEP", "NESTED_P2M", "RESET_VMTRACE",
+    "RESET_FORK_STATE", "RESET_FORK_MEMORY",
+};
+
+static const char *const access_names[SCENARIO_ACCESS_COUNT] = {
+    "n", "r", "w", "rw", "x", "rx", "wx", "rwx", "rx2rw", "n2rwx", "default",
+};
+
+static const char *const reg_names[SCENARIO_REG_COUNT] = {
+    "rax", "rbx", "rcx", "rdx", "rsi", "rdi", "rbp", "rsp",
+    "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15",
+    "rip", "rflags", "cr0", "cr2", "cr3", "cr4", "dr7", "efer", "star", "lstar", "cstar",
+    "sfmask", "sysenter_cs", "sysenter_esp", "sysenter_eip", "fs_base", "gs_base",
+    "shadow_gs", "xcr0",
+};
+
+static const char *const match_field_names[SCENARIO_MATCH_FIELD_COUNT] = {
+    "reason", "vcpu", "flags", "altp2m_idx", "gfn", "offset", "gla", "access", "gla_valid",
+    "fault", "regs",
+};
+
+static const char *const end_names[] = {NULL, "halted", "limit", "crashed", "fault", "blocked"};
+static const char *const mode_names[] = {"long", "pae32"};
+static const char *const order_names[] = {"sequence", "set"};
+static const char *const fault_names[] = {"none", "with_gla", "in_gpt"};
+static const uint64_t fault_values[] = {0, 0x10, 0x20};
+
+const char *scenario_reason_name(unsigned reason)
+{
+    return reason < SCENARIO_REASON_COUNT ? reason_names[reason] : NULL;
+}
+
+const char *scenario_flag_name(unsigned bit)
+{
+    return bit < SCENARIO_FLAG_COUNT ? flag_names[bit] : NULL;
+}
+
+const char *scenario_access_name(unsigned access)
+{
+    return access < SCENARIO_ACCESS_COUNT ? access_names[access] : NULL;
+}
+
+const char *scenario_reg_name(unsigned reg)
+{
+    return reg < SCENARIO_REG_COUNT ? reg_names[reg] : NULL;
+}
+
+int scenario_reg_lookup(const char *name)
+{
+    for (unsigned i = 0; name && i < SCENARIO_REG_COUNT; i++)
+        if (strcmp(name, reg_names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+const char *scenario_match_field_name(unsigned field)
+{
+    return field < SCENARIO_MATCH_FIELD_COUNT ? match_field_names[field] : NULL;
+}
+
+const char *scenario_end_name(unsigned end)
+{
+    return end < ARRAY_SIZE(end_names) ? end_names[end] : NULL;
+}
+
+/* ---- Arena ---------------------------------------------------------------- */
+
+struct arena_block {
+    struct arena_block *next;
+    size_t used, cap;
+    max_align_t data[];
+};
+
+struct scenario_arena {
+    struct arena_block *head;
+};
+
+#define ARENA_BLOCK 65536u
+#define ARENA_ALIGN _Alignof(max_align_t)
+
+/* Zeroed memory for `size` bytes, or NULL. */
+static void *arena_alloc(struct scenario_arena *a, size_t size)
+{
+    if (size > SIZE_MAX / 2)
+        return NULL;
+    size = (size + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1);
+    if (size == 0)
+        size = ARENA_ALIGN;
+    struct arena_block *b = a->head;
+    if (!b || b->cap - b->used < size) {
+        size_t cap = size > ARENA_BLOCK / 4 ? size : ARENA_BLOCK;
+        b = malloc(sizeof(*b) + cap);
+        if (!b)
+            return NULL;
+        b->used = 0;
+        b->cap = cap;
+        if (size > ARENA_BLOCK / 4 && a->head) {
+            /* A big block of its own: keep the current small block in front. */
+            b->next = a->head->next;
+            a->head->next = b;
+        } else {
+            b->next = a->head;
+            a->head = b;
+        }
+    }
+    void *p = (char *)b->data + b->used;
+    b->used += size;
+    memset(p, 0, size);
+    return p;
+}
+
+static void *arena_array(struct scenario_arena *a, size_t n, size_t size)
+{
+    if (size && n > SIZE_MAX / 2 / size)
+        return NULL;
+    return arena_alloc(a, n * size);
+}
+
+static char *arena_strndup(struct scenario_arena *a, const char *s, size_t len)
+{
+    char *d = arena_alloc(a, len + 1);
+    if (d)
+        memcpy(d, s, len);
+    return d;
+}
+
+static void arena_destroy(struct scenario_arena *a)
+{
+    if (!a)
+        return;
+    for (struct arena_block *b = a->head, *next; b; b = next) {
+        next = b->next;
+        free(b);
+    }
+    free(a);
+}
+
+/* ---- Errors --------------------------------------------------------------- */
+
+struct ctx {
+    const char *file;
+    const char *text;
+    size_t len;
+    yaml_document_t *doc;
+    struct scenario *s;
+    char *err;
+    size_t errlen;
+};
+
+__attribute__((format(printf, 4, 5)))
+static int fail_at(struct ctx *c, size_t line, size_t column, const char *fmt, ...)
+{
+    if (c->err && c->errlen) {
+        int n = snprintf(c->err, c->errlen, "%s:%zu:%zu: ", c->file, line, column);
+        if (n >= 0 && (size_t)n < c->errlen) {
+            va_list ap;
+            va_start(ap, fmt);
+            vsnprintf(c->err + n, c->errlen - (size_t)n, fmt, ap);
+            va_end(ap);
+        }
+    }
+    return -EINVAL;
+}
+
+#define fail(c, node, ...)                                                                    \
+    fail_at((c), (node)->start_mark.line + 1, (node)->start_mark.column + 1, __VA_ARGS__)
+
+static int fail_nomem(struct ctx *c)
+{
+    if (c->err && c->errlen)
+        snprintf(c->err, c->errlen, "%s: out of memory", c->file);
+    return -ENOMEM;
+}
+
+static uint32_t line_of(const yaml_node_t *n)
+{
+    return (uint32_t)n->start_mark.line + 1;
+}
+
+static uint32_t column_of(const yaml_node_t *n)
+{
+    return (uint32_t)n->start_mark.column + 1;
+}
+
+/* A value as it may appear in a message: at most ~40 characters, controls escaped. */
+struct shown {
+    char s[96];
+};
+
+static struct shown show_text(const char *t, size_t len)
+{
+    struct shown out;
+    size_t o = 0, i = 0;
+    for (; i < len && o < 40; i++) {
+        unsigned char ch = (unsigned char)t[i];
+        if (ch < 0x20 || ch == 0x7f || ch == '\'')
+            o += (size_t)snprintf(out.s + o, sizeof(out.s) - o, "\\x%02x", ch);
+        else
+            out.s[o++] = (char)ch;
+    }
+    /* Never cut a UTF-8 sequence in two. */
+    while (i < len && ((unsigned char)t[i] & 0xc0) == 0x80 && o < 60)
+        out.s[o++] = t[i++];
+    if (i < len)
+        o += (size_t)snprintf(out.s + o, sizeof(out.s) - o, "...");
+    out.s[o] = '\0';
+    return out;
+}
+
+static struct shown show(const yaml_node_t *n)
+{
+    if (n->type != YAML_SCALAR_NODE)
+        return show_text("", 0);
+    return show_text((const char *)n->data.scalar.value, n->data.scalar.length);
+}
+
+/* "a mapping", "a list", "empty", "a value": what a node is, for "X is ...". */
+static const char *kind(const yaml_node_t *n)
+{
+    switch (n->type) {
+    case YAML_MAPPING_NODE:
+        return "a mapping";
+    case YAML_SEQUENCE_NODE:
+        return "a list";
+    case YAML_SCALAR_NODE:
+        return n->data.scalar.length == 0 ? "empty" : "a single value";
+    default:
+        return "nothing";
+    }
+}
+
+/* "a, b, c" of `names` into buf. */
+static const char *join(char *buf, size_t size, const char *const *names, size_t n)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n; i++) {
+        if (!names[i])
+            continue;
+        int w = snprintf(buf + o, size - o, "%s%s", o ? ", " : "", names[i]);
+        if (w < 0 || (size_t)w >= size - o)
+            break;
+        o += (size_t)w;
+    }
+    return buf;
+}
+
+/* "PATH.key" (or "key" at the top level). */
+static void subpath(char *buf, size_t size, const char *path, const char *key)
+{
+    int n = snprintf(buf, size, "%s%s%s", path, path[0] ? "." : "", key);
+    if (n < 0 || (size_t)n >= size) /* cannot happen: the format is at most 6 levels deep */
+        buf[0] = '\0';
+}
+
+static void itempath(char *buf, size_t size, const char *path, size_t i)
+{
+    int n = snprintf(buf, size, "%s[%zu]", path, i);
+    if (n < 0 || (size_t)n >= size)
+        buf[0] = '\0';
+}
+
+/* "16M (0x1000000)" */
+static void fmt_size(char *buf, size_t size, uint64_t v)
+{
+    if (v && v % PAGE_1G == 0)
+        snprintf(buf, size, "%lluG", (unsigned long long)(v / PAGE_1G));
+    else if (v && v % (1u << 20) == 0)
+        snprintf(buf, size, "%lluM", (unsigned long long)(v >> 20));
+    else if (v && v % 1024 == 0)
+        snprintf(buf, size, "%lluK", (unsigned long long)(v >> 10));
+    else
+        snprintf(buf, size, "%llu", (unsigned long long)v);
+}
+
+/* ---- Nodes ---------------------------------------------------------------- */
+
+#define PATH_MAX_LEN 192
+
+static yaml_node_t *node(struct ctx *c, int index)
+{
+    return yaml_document_get_node(c->doc, index);
+}
+
+static bool scalar_is(const yaml_node_t *n, const char *s)
+{
+    size_t l = strlen(s);
+    return n->type == YAML_SCALAR_NODE && n->data.scalar.length == l &&
+           memcmp(n->data.scalar.value, s, l) == 0;
+}
+
+/* Index of the name `n` is in `names`, or -1. */
+static int lookup(const yaml_node_t *n, const char *const *names, size_t count)
+{
+    for (size_t i = 0; i < count; i++)
+        if (names[i] && scalar_is(n, names[i]))
+            return (int)i;
+    return -1;
+}
+
+static int want_map(struct ctx *c, const yaml_node_t *n, const char *path)
+{
+    if (n->type == YAML_MAPPING_NODE)
+        return 0;
+    return fail(c, n, "%s is %s; expected a mapping (key: value lines)", path, kind(n));
+}
+
+static int want_list(struct ctx *c, const yaml_node_t *n, const char *path)
+{
+    if (n->type == YAML_SEQUENCE_NODE)
+        return 0;
+    return fail(c, n, "%s is %s; expected a list (lines starting with '- ')", path, kind(n));
+}
+
+static size_t list_len(const yaml_node_t *n)
+{
+    return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+}
+
+static size_t map_len(const yaml_node_t *n)
+{
+    return (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+}
+
+#define MAX_KEYS 16
+
+/* For "%s%s": "in guest.mappings[0]", or "at the top level". */
+#define WHERE(path) ((path)[0] ? "in " : "at "), ((path)[0] ? (path) : "the top level")
+
+/* The keys of one mapping, by index into the section's key table. */
+struct fields {
+    yaml_node_t *key[MAX_KEYS];
+    yaml_node_t *val[MAX_KEYS];
+};
+
+/* A key must be a plain name: not a list or mapping. */
+static int check_key(struct ctx *c, const yaml_node_t *k, const char *path)
+{
+    if (k->type == YAML_SCALAR_NODE)
+        return 0;
+    return fail(c, k, "a key %s%s is %s; expected a plain name", WHERE(path), kind(k));
+}
+
+/*
+ * Reads mapping `map` (checked to be one) whose keys must be among `names`:
+ * an unknown or repeated key is an error.
+ */
+static int read_keys(struct ctx *c, yaml_node_t *map, const char *path,
+                     const char *const *names, size_t count, struct fields *f)
+{
+    memset(f, 0, sizeof(*f));
+    int rc = want_map(c, map, path[0] ? path : "the document");
+    if (rc)
+        return rc;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node(c, p->key), *v = node(c, p->value);
+        if ((rc = check_key(c, k, path)))
+            return rc;
+        int i = lookup(k, names, count);
+        if (i < 0) {
+            char list[512];
+            return fail(c, k, "unknown key '%s' %s%s; expected one of: %s", show(k).s,
+                        WHERE(path), join(list, sizeof(list), names, count));
+        }
+        if (f->key[i])
+            return fail(c, k, "duplicate key '%s' %s%s; expected each key once (first at line %u)",
+                        names[i], WHERE(path), line_of(f->key[i]));
+        f->key[i] = k;
+        f->val[i] = v;
+    }
+    return 0;
+}
+
+static int missing(struct ctx *c, const yaml_node_t *map, const char *path, const char *key,
+                   const char *expected)
+{
+    return fail(c, map, "missing key '%s' %s%s; expected %s", key, WHERE(path), expected);
+}
+
+/* ---- Scalars -------------------------------------------------------------- */
+
+enum num_problem { NUM_OK, NUM_SYNTAX, NUM_OVERFLOW, NUM_NEGATIVE, NUM_LEADING_ZERO };
+
+static int hexval(unsigned char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Decimal or 0x-hex; with `suffix`, an optional K, M or G (binary). */
+static enum num_problem parse_u64(const char *s, size_t len, bool suffix, uint64_t *out)
+{
+    uint64_t v = 0, mult = 1;
+    if (len && s[0] == '-')
+        return NUM_NEGATIVE;
+    if (suffix && len > 1) {
+        switch (s[len - 1]) {
+        case 'K': mult = 1ull << 10; len--; break;
+        case 'M': mult = 1ull << 20; len--; break;
+        case 'G': mult = 1ull << 30; len--; break;
+        default: break;
+        }
+    }
+    if (len > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) {
+        for (size_t i = 2; i < len; i++) {
+            int d = hexval((unsigned char)s[i]);
+            if (d < 0)
+                return NUM_SYNTAX;
+            if (v > (UINT64_MAX >> 4))
+                return NUM_OVERFLOW;
+            v = v << 4 | (unsigned)d;
+        }
+    } else {
+        if (len == 0)
+            return NUM_SYNTAX;
+        for (size_t i = 0; i < len; i++) {
+            if (s[i] < '0' || s[i] > '9')
+                return NUM_SYNTAX;
+            unsigned d = (unsigned)(s[i] - '0');
+            if (v > (UINT64_MAX - d) / 10)
+                return NUM_OVERFLOW;
+            v = v * 10 + d;
+        }
+        if (len > 1 && s[0] == '0')
+            return NUM_LEADING_ZERO;
+    }
+    if (v > UINT64_MAX / mult)
+        return NUM_OVERFLOW;
+    *out = v * mult;
+    return NUM_OK;
+}
+
+#define NUMBER_FORM "a decimal or 0x-hex number"
+#define SIZE_FORM "a size such as 4096, 0x1000, 64K, 16M or 1G"
+
+/* A number in [min, max]; `suffix` allows K/M/G. */
+static int get_num(struct ctx *c, const yaml_node_t *n, const char *path, bool suffix,
+                   uint64_t min, uint64_t max, uint64_t *out)
+{
+    const char *form = suffix ? SIZE_FORM : NUMBER_FORM;
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.length == 0)
+        return fail(c, n, "%s is %s; expected %s", path, kind(n), form);
+    uint64_t v = 0;
+    switch (parse_u64((const char *)n->data.scalar.value, n->data.scalar.length, suffix, &v)) {
+    case NUM_OK:
+        break;
+    case NUM_SYNTAX:
+        return fail(c, n, "'%s' is not a number in %s; expected %s", show(n).s, path, form);
+    case NUM_OVERFLOW:
+        return fail(c, n, "'%s' does not fit in 64 bits in %s; expected at most 0xffffffffffffffff",
+                    show(n).s, path);
+    case NUM_NEGATIVE:
+        return fail(c, n, "'%s' is negative in %s; expected %s >= 0", show(n).s, path, form);
+    case NUM_LEADING_ZERO:
+        return fail(c, n, "'%s' has a leading zero in %s; expected a decimal number without "
+                    "leading zeros, or 0x-hex", show(n).s, path);
+    }
+    if (v < min || v > max) {
+        if (max == UINT64_MAX)
+            return fail(c, n, "%s is %s; expected at least %llu", path, show(n).s,
+                        (unsigned long long)min);
+        return fail(c, n, "%s is %s; expected %llu to %llu", path, show(n).s,
+                    (unsigned long long)min, (unsigned long long)max);
+    }
+    *out = v;
+    return 0;
+}
+
+static int get_u32(struct ctx *c, const yaml_node_t *n, const char *path, uint64_t min,
+                   uint64_t max, uint32_t *out)
+{
+    uint64_t v;
+    int rc = get_num(c, n, path, false, min, max, &v);
+    if (!rc)
+        *out = (uint32_t)v;
+    return rc;
+}
+
+static int get_opt(struct ctx *c, const yaml_node_t *n, const char *path, uint64_t max,
+                   struct scenario_opt *out)
+{
+    int rc = get_num(c, n, path, false, 0, max, &out->value);
+    if (rc)
+        return rc;
+    out->set = true;
+    out->line = line_of(n);
+    out->column = column_of(n);
+    return 0;
+}
+
+static int get_bool(struct ctx *c, const yaml_node_t *n, const char *path, bool *out)
+{
+    if (scalar_is(n, "true"))
+        *out = true;
+    else if (scalar_is(n, "false"))
+        *out = false;
+    else if (n->type != YAML_SCALAR_NODE || n->data.scalar.length == 0)
+        return fail(c, n, "%s is %s; expected true or false", path, kind(n));
+    else
+        return fail(c, n, "'%s' is not a boolean in %s; expected true or false", show(n).s, path);
+    return 0;
+}
+
+/* One of `names` (NULL entries skipped); `what` is "an access type" etc. */
+static int get_name(struct ctx *c, const yaml_node_t *n, const char *path, const char *what,
+                    const char *const *names, size_t count, unsigned *out)
+{
+    char list[512];
+    join(list, sizeof(list), names, count);
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.length == 0)
+        return fail(c, n, "%s is %s; expected one of %s", path, kind(n), list);
+    int i = lookup(n, names, count);
+    if (i < 0)
+        return fail(c, n, "'%s' is not %s in %s; expected one of %s", show(n).s, what, path, list);
+    *out = (unsigned)i;
+    return 0;
+}
+
+/* A string without NUL characters, copied; `allow_empty` or not. */
+static int get_str(struct ctx *c, const yaml_node_t *n, const char *path, bool allow_empty,
+                   char **out, size_t *len_out)
+{
+    if (n->type != YAML_SCALAR_NODE)
+        return fail(c, n, "%s is %s; expected a string", path, kind(n));
+    size_t len = n->data.scalar.length;
+    if (!len && !allow_empty)
+        return fail(c, n, "%s is empty; expected a non-empty string", path);
+    if (memchr(n->data.scalar.value, '\0', len))
+        return fail(c, n, "%s contains a NUL character; expected text", path);
+    if (!(*out = arena_strndup(c->s->arena, (const char *)n->data.scalar.value, len)))
+        return fail_nomem(c);
+    if (len_out)
+        *len_out = len;
+    return 0;
+}
+
+#define HEX_FORM "pairs of hex digits such as \"48 89 03 f4\""
+
+/* A hex byte string: pairs of hex digits, white space between pairs. */
+static int get_hex(struct ctx *c, const yaml_node_t *n, const char *path,
+                   struct scenario_bytes *out)
+{
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.length == 0)
+        return fail(c, n, "%s is %s; expected %s", path, kind(n), HEX_FORM);
+    const unsigned char *t = n->data.scalar.value;
+    size_t len = n->data.scalar.length, count = 0;
+    for (size_t i = 0; i < len;) {
+        if (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r') {
+            i++;
+            continue;
+        }
+        if (hexval(t[i]) < 0)
+            return fail(c, n, "bad hex byte string in %s: '%s' (character %zu) is not a hex "
+                        "digit; expected %s", path, show_text((const char *)t + i, 1).s, i + 1,
+                        HEX_FORM);
+        if (i + 1 < len && hexval(t[i + 1]) < 0 && t[i + 1] != ' ' && t[i + 1] != '\t' &&
+            t[i + 1] != '\n' && t[i + 1] != '\r')
+            return fail(c, n, "bad hex byte string in %s: '%s' (character %zu) is not a hex "
+                        "digit; expected %s", path, show_text((const char *)t + i + 1, 1).s,
+                        i + 2, HEX_FORM);
+        if (i + 1 >= len || hexval(t[i + 1]) < 0)
+            return fail(c, n, "bad hex byte string in %s: a lone hex digit '%c' (character %zu); "
+                        "expected %s", path, t[i], i + 1, HEX_FORM);
+        i += 2;
+        count++;
+    }
+    if (count == 0)
+        return fail(c, n, "%s holds no bytes; expected %s", path, HEX_FORM);
+    if (count > SCENARIO_MAX_HEX_BYTES)
+        return fail(c, n, "%s is %zu bytes; expected at most 1M (%u bytes)", path, count,
+                    SCENARIO_MAX_HEX_BYTES);
+    if (!(out->data = arena_alloc(c->s->arena, count)))
+        return fail_nomem(c);
+    out->len = 0;
+    for (size_t i = 0; i < len;) {
+        if (hexval(t[i]) < 0) {
+            i++;
+            continue;
+        }
+        out->data[out->len++] = (uint8_t)(hexval(t[i]) << 4 | hexval(t[i + 1]));
+        i += 2;
+    }
+    return 0;
+}
+
+/* Letters from `letters` ("rwxu"), each at most once, as bits 1 << index. */
+static int get_letters(struct ctx *c, const yaml_node_t *n, const char *path, const char *letters,
+                       const char *expected, unsigned *out)
+{
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.length == 0)
+        return fail(c, n, "%s is %s; expected %s", path, kind(n), expected);
+    unsigned bits = 0;
+    for (size_t i = 0; i < n->data.scalar.length; i++) {
+        unsigned char ch = n->data.scalar.value[i];
+        const char *at = ch ? strchr(letters, ch) : NULL;
+        if (!at)
+            return fail(c, n, "'%s' in %s has '%s', not one of the letters %s; expected %s",
+                        show(n).s, path, show_text((const char *)&n->data.scalar.value[i], 1).s,
+                        letters, expected);
+        unsigned bit = 1u << (at - letters);
+        if (bits & bit)
+            return fail(c, n, "'%s' in %s has '%c' twice; expected %s", show(n).s, path, ch,
+                        expected);
+        bits |= bit;
+    }
+    *out = bits;
+    return 0;
+}
+
+/* A list of flag names, each at most once, as a mask. */
+static int get_flags(struct ctx *c, const yaml_node_t *n, const char *path, uint32_t *out)
+{
+    int rc = want_list(c, n, path);
+    if (rc)
+        return rc;
+    uint32_t mask = 0;
+    size_t i = 0;
+    char ipath[PATH_MAX_LEN];
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++, i++) {
+        yaml_node_t *f = node(c, *it);
+        unsigned bit;
+        itempath(ipath, sizeof(ipath), path, i);
+        if ((rc = get_name(c, f, ipath, "a vm_event flag", flag_names, SCENARIO_FLAG_COUNT, &bit)))
+            return rc;
+        if (mask & (1u << bit))
+            return fail(c, f, "flag %s is listed twice in %s; expected each flag once",
+                        flag_names[bit], path);
+        mask |= 1u << bit;
+    }
+    *out = mask;
+    return 0;
+}
+
+/* A reason name, or a number 0..16. */
+static int get_reason(struct ctx *c, const yaml_node_t *n, const char *path, unsigned *out)
+{
+    if (n->type == YAML_SCALAR_NODE && n->data.scalar.length &&
+        n->data.scalar.value[0] >= '0' && n->data.scalar.value[0] <= '9') {
+        uint64_t v;
+        int rc = get_num(c, n, path, false, 0, SCENARIO_REASON_COUNT - 1, &v);
+        if (!rc)
+            *out = (unsigned)v;
+        return rc;
+    }
+    char list[512];
+    join(list, sizeof(list), reason_names, SCENARIO_REASON_COUNT);
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.length == 0)
+        return fail(c, n, "%s is %s; expected one of %s, or a number 0 to %d", path, kind(n), list,
+                    SCENARIO_REASON_COUNT - 1);
+    int i = lookup(n, reason_names, SCENARIO_REASON_COUNT);
+    if (i < 0)
+        return fail(c, n, "'%s' is not an event reason in %s; expected one of %s, or a number 0 "
+                    "to %d", show(n).s, path, list, SCENARIO_REASON_COUNT - 1);
+    *out = (unsigned)i;
+    return 0;
+}
+
+/* A register map: name -> value.  `no_rip`: rip is refused (guest.registers). */
+static int get_regs(struct ctx *c, const yaml_node_t *n, const char *path, bool no_rip,
+                    struct scenario_regs *out)
+{
+    int rc = want_map(c, n, path);
+    if (rc)
+        return rc;
+    size_t count = map_len(n);
+    if (!(out->v = arena_array(c->s->arena, count, sizeof(*out->v))))
+        return fail_nomem(c);
+    uint64_t seen = 0;
+    const yaml_node_t *first[SCENARIO_REG_COUNT] = {0};
+    char rpath[PATH_MAX_LEN];
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *k = node(c, p->key), *v = node(c, p->value);
+        if ((rc = check_key(c, k, path)))
+            return rc;
+        int r = lookup(k, reg_names, SCENARIO_REG_COUNT);
+        if (r < 0) {
+            char list[512];
+            return fail(c, k, "'%s' is not a register name in %s; expected one of: %s", show(k).s,
+                        path, join(list, sizeof(list), reg_names, SCENARIO_REG_COUNT));
+        }
+        if (seen & (1ull << r))
+            return fail(c, k, "duplicate key '%s' in %s; expected each register once (first at "
+                        "line %u)", reg_names[r], path, line_of(first[r]));
+        if (no_rip && r == SCENARIO_REG_RIP)
+            return fail(c, k, "rip cannot be set in %s; expected the first instruction's address "
+                        "in guest.entry", path);
+        seen |= 1ull << r;
+        first[r] = k;
+        subpath(rpath, sizeof(rpath), path, reg_names[r]);
+        struct scenario_reg_value *rv = &out->v[out->n];
+        if ((rc = get_num(c, v, rpath, false, 0, UINT64_MAX, &rv->value)))
+            return rc;
+        rv->reg = (enum scenario_reg)r;
+        rv->line = line_of(v);
+        rv->column = column_of(v);
+        out->n++;
+    }
+    return 0;
+}
+
+/* ---- Ranges ---------------------------------------------------------------- */
+
+/* p2m.access / respond.set_access: a list of {gfn, count, access}. */
+static int get_access_ranges(struct ctx *c, const yaml_node_t *n, const char *path,
+                             struct scenario_access_range **out, size_t *nr)
+{
+    static const char *const keys[] = {"gfn", "count", "access"};
+    enum { K_GFN, K_COUNT, K_ACCESS };
+    int rc = want_list(c, n, path);
+    if (rc)
+        return rc;
+    size_t count = list_len(n);
+    if (!(*out = arena_array(c->s->arena, count, sizeof(**out))))
+        return fail_nomem(c);
+    uint64_t nr_gfns = c->s->guest.memory / PAGE_4K;
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *item = node(c, n->data.sequence.items.start[i]);
+        struct scenario_access_range *r = &(*out)[i];
+        char ipath[PATH_MAX_LEN], vpath[PATH_MAX_LEN];
+        struct fields f;
+        itempath(ipath, sizeof(ipath), path, i);
+        if ((rc = read_keys(c, item, ipath, keys, ARRAY_SIZE(keys), &f)))
+            return rc;
+        if (!f.val[K_GFN])
+            return missing(c, item, ipath, "gfn", "gfn, access and optionally count");
+        if (!f.val[K_ACCESS])
+            return missing(c, item, ipath, "access", "gfn, access and optionally count");
+        subpath(vpath, sizeof(vpath), ipath, "gfn");
+        if ((rc = get_num(c, f.val[K_GFN], vpath, false, 0, UINT64_MAX, &r->gfn)))
+            return rc;
+        r->count = 1;
+        subpath(vpath, sizeof(vpath), ipath, "count");
+        if (f.val[K_COUNT] &&
+            (rc = get_num(c, f.val[K_COUNT], vpath, false, 1, UINT64_MAX, &r->count)))
+            return rc;
+        unsigned a;
+        subpath(vpath, sizeof(vpath), ipath, "access");
+        if ((rc = get_name(c, f.val[K_ACCESS], vpath, "an access type", access_names,
+                           SCENARIO_ACCESS_COUNT, &a)))
+            return rc;
+        r->access = (enum scenario_access)a;
+        if (r->count > nr_gfns || r->gfn > nr_gfns - r->count) {
+            char mem[32];
+            fmt_size(mem, sizeof(mem), c->s->guest.memory);
+            return fail(c, f.val[K_GFN], "%s (gfn 0x%llx, count %llu) reaches beyond guest "
+                        "memory (%s: gfns 0x0 to 0x%llx); expected gfn + count <= 0x%llx", ipath,
+                        (unsigned long long)r->gfn, (unsigned long long)r->count, mem,
+                        (unsigned long long)(nr_gfns - 1), (unsigned long long)nr_gfns);
+        }
+        r->line = line_of(item);
+        r->column = column_of(item);
+    }
+    *nr = count;
+    return 0;
+}
+
+/* guest.data / final.memory: a list of {gpa, bytes} within guest memory. */
+static int get_data(struct ctx *c, const yaml_node_t *n, const char *path,
+                    struct scenario_data **out, size_t *nr)
+{
+    static const char *const keys[] = {"gpa", "bytes"};
+    enum { K_GPA, K_BYTES };
+    int rc = want_list(c, n, path);
+    if (rc)
+        return rc;
+    size_t count = list_len(n);
+    if (!(*out = arena_array(c->s->arena, count, sizeof(**out))))
+        return fail_nomem(c);
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *item = node(c, n->data.sequence.items.start[i]);
+        struct scenario_data *d = &(*out)[i];
+        char ipath[PATH_MAX_LEN], vpath[PATH_MAX_LEN];
+        struct fields f;
+        itempath(ipath, sizeof(ipath), path, i);
+        if ((rc = read_keys(c, item, ipath, keys, ARRAY_SIZE(keys), &f)))
+            return rc;
+        for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
+            if (!f.val[k])
+                return missing(c, item, ipath, keys[k], "gpa and bytes");
+        subpath(vpath, sizeof(vpath), ipath, "gpa");
+        if ((rc = get_num(c, f.val[K_GPA], vpath, false, 0, UINT64_MAX, &d->gpa)))
+            return rc;
+        subpath(vpath, sizeof(vpath), ipath, "bytes");
+        if ((rc = get_hex(c, f.val[K_BYTES], vpath, &d->bytes)))
+            return rc;
+        uint64_t mem = c->s->guest.memory;
+        if (d->gpa >= mem || d->bytes.len > mem - d->gpa) {
+            char ms[32];
+            fmt_size(ms, sizeof(ms), mem);
+            return fail(c, f.val[K_GPA], "%s (%zu bytes at gpa 0x%llx) extends beyond guest "
+                        "memory (%s = 0x%llx); expected gpa + length <= memory", ipath,
+                        d->bytes.len, (unsigned long long)d->gpa, ms, (unsigned long long)mem);
+        }
+        d->line = line_of(item);
+        d->column = column_of(item);
+    }
+    *nr = count;
+    return 0;
+}
+
+/* ---- guest ---------------------------------------------------------------- */
+
+static int get_mapping(struct ctx *c, yaml_node_t *item, const char *ipath,
+                       struct scenario_mapping *m)
+{
+    static const char *const keys[] = {"gla", "gpa", "size", "rights", "page"};
+    enum { K_GLA, K_GPA, K_SIZE, K_RIGHTS, K_PAGE };
+    struct fields f;
+    char vpath[PATH_MAX_LEN];
+    int rc = read_keys(c, item, ipath, keys, ARRAY_SIZE(keys), &f);
+    if (rc)
+        return rc;
+    for (size_t k = 0; k < 3; k++)
+        if (!f.val[k])
+            return missing(c, item, ipath, keys[k], "gla, gpa and size (rights and page optional)");
+    bool pae = c->s->guest.mode == SCENARIO_MODE_PAE32;
+    m->page = PAGE_4K;
+    if (f.val[K_PAGE]) {
+        subpath(vpath, sizeof(vpath), ipath, "page");
+        if ((rc = get_num(c, f.val[K_PAGE], vpath, true, 0, UINT64_MAX, &m->page)))
+            return rc;
+        if (m->page != PAGE_4K && m->page != PAGE_2M && m->page != PAGE_1G)
+            return fail(c, f.val[K_PAGE], "%s is %s; expected 4K, 2M or 1G", vpath,
+                        show(f.val[K_PAGE]).s);
+        if (pae && m->page == PAGE_1G)
+            return fail(c, f.val[K_PAGE], "%s is 1G, which pae32 paging does not have; expected "
+                        "4K or 2M", vpath);
+    }
+    char page[16];
+    fmt_size(page, sizeof(page), m->page);
+    static const int addr_keys[] = {K_GLA, K_GPA, K_SIZE};
+    uint64_t *addr[] = {&m->gla, &m->gpa, &m->size};
+    for (size_t k = 0; k < 3; k++) {
+        const yaml_node_t *v = f.val[addr_keys[k]];
+        subpath(vpath, sizeof(vpath), ipath, keys[addr_keys[k]]);
+        if ((rc = get_num(c, v, vpath, addr_keys[k] == K_SIZE, 0, UINT64_MAX, addr[k])))
+            return rc;
+        if (addr_keys[k] == K_SIZE && *addr[k] == 0)
+            return fail(c, v, "%s is 0; expected a size > 0, a multiple of %s", vpath, page);
+        if (*addr[k] % m->page)
+            return fail(c, v, "%s is %s, not a multiple of the page size %s; expected a "
+                        "multiple of %s", vpath, show(v).s, page, page);
+    }
+    /* The range may end at the very top (a kernel at 0xffffffff80000000): last <= 2^64 - 1. */
+    if (m->size - 1 > UINT64_MAX - m->gla)
+        return fail(c, f.val[K_SIZE], "%s: gla + size overflows 64 bits; expected a range "
+                    "that ends by 0xffffffffffffffff", ipath);
+    uint64_t last = m->gla + (m->size - 1);
+    if (pae && last > 0xffffffffull)
+        return fail(c, f.val[K_GLA], "%s covers gla 0x%llx to 0x%llx, beyond 4G; expected "
+                    "addresses below 4G in pae32 mode", ipath, (unsigned long long)m->gla,
+                    (unsigned long long)last);
+    if (!pae) {
+        bool low = last < 0x0000800000000000ull;
+        bool high = m->gla >= 0xffff800000000000ull;
+        if (!low && !high)
+            return fail(c, f.val[K_GLA], "%s covers gla 0x%llx to 0x%llx, which is not "
+                        "canonical; expected addresses below 0x800000000000 or from "
+                        "0xffff800000000000", ipath, (unsigned long long)m->gla,
+                        (unsigned long long)last);
+    }
+    uint64_t mem = c->s->guest.memory;
+    if (m->gpa >= mem || m->size > mem - m->gpa) {
+        char ms[32];
+        fmt_size(ms, sizeof(ms), mem);
+        return fail(c, f.val[K_GPA], "%s maps gpa 0x%llx to 0x%llx, beyond guest memory "
+                    "(%s = 0x%llx); expected gpa + size <= memory", ipath,
+                    (unsigned long long)m->gpa, (unsigned long long)(m->gpa + (m->size - 1)), ms,
+                    (unsigned long long)mem);
+    }
+    m->rights = SCENARIO_RIGHT_R | SCENARIO_RIGHT_W | SCENARIO_RIGHT_X;
+    if (f.val[K_RIGHTS]) {
+        subpath(vpath, sizeof(vpath), ipath, "rights");
+        unsigned bits;
+        if ((rc = get_letters(c, f.val[K_RIGHTS], vpath, "rwxu",
+                              "letters from r, w, x, u such as \"rw\", \"rx\" or \"rwxu\"", &bits)))
+            return rc;
+        m->rights = bits | SCENARIO_RIGHT_R; /* rwxu -> bits 1, 2, 4, 8 */
+    }
+    m->line = line_of(item);
+    m->column = column_of(item);
+    return 0;
+}
+
+struct sorted_mapping {
+    uint64_t gla, last;
+    size_t index;
+};
+
+static int cmp_mapping(const void *a, const void *b)
+{
+    const struct sorted_mapping *x = a, *y = b;
+    if (x->gla != y->gla)
+        return x->gla < y->gla ? -1 : 1;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* gla ranges must be disjoint: sort by gla, compare with the furthest end so far. */
+static int check_overlaps(struct ctx *c, const yaml_node_t *list)
+{
+    const struct scenario_guest *g = &c->s->guest;
+    size_t n = g->nr_mappings;
+    struct sorted_mapping *s = calloc(n ? n : 1, sizeof(*s));
+    if (!s)
+        return fail_nomem(c);
+    for (size_t i = 0; i < n; i++)
+        s[i] = (struct sorted_mapping){g->mappings[i].gla,
+                                       g->mappings[i].gla + (g->mappings[i].size - 1), i};
+    qsort(s, n, sizeof(*s), cmp_mapping);
+    int rc = 0;
+    size_t far = 0; /* the range reaching furthest among s[0..i-1] */
+    for (size_t i = 1; i < n && !rc; i++) {
+        if (s[i].gla <= s[far].last) {
+            size_t a = s[far].index, b = s[i].index;
+            size_t later = a > b ? a : b, earlier = a > b ? b : a;
+            const struct scenario_mapping *m = &g->mappings[later], *o = &g->mappings[earlier];
+            rc = fail(c, node(c, list->data.sequence.items.start[later]),
+                      "guest.mappings[%zu] (gla 0x%llx to 0x%llx) overlaps guest.mappings[%zu] "
+                      "(gla 0x%llx to 0x%llx, line %u); expected disjoint gla ranges", later,
+                      (unsigned long long)m->gla, (unsigned long long)(m->gla + (m->size - 1)),
+                      earlier, (unsigned long long)o->gla,
+                      (unsigned long long)(o->gla + (o->size - 1)), o->line);
+        }
+        if (s[i].last > s[far].last)
+            far = i;
+    }
+    free(s);
+    return rc;
+}
+
+static int parse_guest(struct ctx *c, yaml_node_t *n)
+{
+    static const char *const keys[] = {"mode", "memory", "vcpus", "code", "code_bytes", "entry",
+                                       "mappings", "data", "registers"};
+    enum { K_MODE, K_MEMORY, K_VCPUS, K_CODE, K_CODE_BYTES, K_ENTRY, K_MAPPINGS, K_DATA,
+           K_REGISTERS };
+    struct scenario_guest *g = &c->s->guest;
+    struct fields f;
+    int rc = read_keys(c, n, "guest", keys, ARRAY_SIZE(keys), &f);
+    if (rc)
+        return rc;
+    g->line = line_of(n);
+    g->column = column_of(n);
+
+    unsigned mode = SCENARIO_MODE_LONG;
+    if (f.val[K_MODE] && (rc = get_name(c, f.val[K_MODE], "guest.mode", "a guest mode",
+                                        mode_names, ARRAY_SIZE(mode_names), &mode)))
+        return rc;
+    g->mode = (enum scenario_mode)mode;
+
+    g->memory = 16u << 20;
+    if (f.val[K_MEMORY]) {
+        const yaml_node_t *v = f.val[K_MEMORY];
+        if ((rc = get_num(c, v, "guest.memory", true, 0, UINT64_MAX, &g->memory)))
+            return rc;
+        if (g->memory < SCENARIO_MIN_MEMORY || g->memory > SCENARIO_MAX_MEMORY)
+            return fail(c, v, "guest.memory is %s; expected 64K to 1G", show(v).s);
+        if (g->memory % PAGE_4K)
+            return fail(c, v, "guest.memory is %s, not a multiple of 4K; expected whole 4K pages",
+                        show(v).s);
+    }
+
+    g->vcpus = 1;
+    if (f.val[K_VCPUS] &&
+        (rc = get_u32(c, f.val[K_VCPUS], "guest.vcpus", 1, SCENARIO_MAX_VCPUS, &g->vcpus)))
+        return rc;
+
+    /* Each value given, in the order of the format; then what is missing; then cross-checks. */
+    if (f.val[K_CODE] && f.val[K_CODE_BYTES]) {
+        const yaml_node_t *second =
+            f.key[K_CODE]->start_mark.index > f.key[K_CODE_BYTES]->start_mark.index
+                ? f.key[K_CODE] : f.key[K_CODE_BYTES];
+        return fail(c, second, "both code and code_bytes in guest; expected exactly one of them");
+    }
+    const yaml_node_t *code = f.val[K_CODE] ? f.val[K_CODE] : f.val[K_CODE_BYTES];
+    if (f.val[K_CODE]) {
+        if ((rc = get_str(c, code, "guest.code", false, &g->code, &g->code_len)))
+            return rc;
+        if (g->code_len > SCENARIO_MAX_CODE)
+            return fail(c, code, "guest.code is %zu bytes; expected at most 1M (%u bytes)",
+                        g->code_len, SCENARIO_MAX_CODE);
+    } else if (code && (rc = get_hex(c, code, "guest.code_bytes", &g->code_bytes))) {
+        return rc;
+    }
+
+    const yaml_node_t *entry = f.val[K_ENTRY];
+    uint64_t entry_max = g->mode == SCENARIO_MODE_PAE32 ? 0xffffffffull : UINT64_MAX;
+    if (entry && (rc = get_num(c, entry, "guest.entry", false, 0, entry_max, &g->entry)))
+        return rc;
+
+    const yaml_node_t *ml = f.val[K_MAPPINGS];
+    if (ml) {
+        if ((rc = want_list(c, ml, "guest.mappings")))
+            return rc;
+        g->nr_mappings = list_len(ml);
+        if (g->nr_mappings == 0)
+            return fail(c, ml, "guest.mappings is empty; expected at least one mapping");
+        if (!(g->mappings = arena_array(c->s->arena, g->nr_mappings, sizeof(*g->mappings))))
+            return fail_nomem(c);
+        for (size_t i = 0; i < g->nr_mappings; i++) {
+            char ipath[PATH_MAX_LEN];
+            itempath(ipath, sizeof(ipath), "guest.mappings", i);
+            if ((rc = get_mapping(c, node(c, ml->data.sequence.items.start[i]), ipath,
+                                  &g->mappings[i])))
+                return rc;
+        }
+        if ((rc = check_overlaps(c, ml)))
+            return rc;
+    }
+    if (f.val[K_DATA] && (rc = get_data(c, f.val[K_DATA], "guest.data", &g->data, &g->nr_data)))
+        return rc;
+    if (f.val[K_REGISTERS] &&
+        (rc = get_regs(c, f.val[K_REGISTERS], "guest.registers", true, &g->registers)))
+        return rc;
+
+    if (!code)
+        return missing(c, n, "guest", "code",
+                       "exactly one of code (nasm source) or code_bytes (a hex byte string)");
+    if (!entry)
+        return missing(c, n, "guest", "entry", "the guest-linear address of the first instruction");
+    if (!ml)
+        return missing(c, n, "guest", "mappings", "a list of {gla, gpa, size, rights, page}");
+
+    g->code_line = line_of(code);
+    g->code_column = column_of(code);
+    bool block = code->data.scalar.style == YAML_LITERAL_SCALAR_STYLE ||
+                 code->data.scalar.style == YAML_FOLDED_SCALAR_STYLE;
+    g->code_first_line = g->code_line + (block ? 1 : 0);
+    g->entry_line = line_of(entry);
+    g->entry_column = column_of(entry);
+    const struct scenario_mapping *em = NULL;
+    for (size_t i = 0; i < g->nr_mappings && !em; i++)
+        if (g->entry >= g->mappings[i].gla && g->entry - g->mappings[i].gla < g->mappings[i].size)
+            em = &g->mappings[i];
+    if (!em)
+        return fail(c, entry, "guest.entry %s is not inside any mapping; expected a gla covered "
+                    "by guest.mappings", show(entry).s);
+    g->entry_gpa = em->gpa + (g->entry - em->gla);
+    if (g->code_bytes.len > g->memory - g->entry_gpa)
+        return fail(c, code, "guest.code_bytes (%zu bytes at gpa 0x%llx, where entry maps) "
+                    "extends beyond guest memory (0x%llx); expected the code to fit",
+                    g->code_bytes.len, (unsigned long long)g->entry_gpa,
+                    (unsigned long long)g->memory);
+    return 0;
+}
+
+/* ---- p2m, monitor, limits ------------------------------------------------- */
+
+static int parse_p2m(struct ctx *c, yaml_node_t *n)
+{
+    static const char *const keys[] = {"default_access", "access"};
+    struct scenario_p2m *p = &c->s->p2m;
+    struct fields f;
+    int rc = read_keys(c, n, "p2m", keys, ARRAY_SIZE(keys), &f);
+    if (rc)
+        return rc;
+    if (f.val[0]) {
+        unsigned a;
+        if ((rc = get_name(c, f.val[0], "p2m.default_access", "an access type", access_names,
+                           SCENARIO_ACCESS_COUNT, &a)))
+            return rc;
+        if (a == SCENARIO_ACCESS_DEFAULT)
+            return fail(c, f.val[0], "p2m.default_access cannot be 'default'; expected one of "
+                        "n, r, w, rw, x, rx, wx, rwx, rx2rw, n2rwx");
+        p->default_access = (enum scenario_access)a;
+    }
+    if (f.val[1] && (rc = get_access_ranges(c, f.val[1], "p2m.access", &p->access, &p->nr_access)))
+        return rc;
+    return 0;
+}
+
+static int parse_monitor(struct ctx *c, yaml_node_t *n)
+{
+    static const char *const keys[] = {"ring", "version", "access_required"};
+    struct scenario_monitor *m = &c->s->monitor;
+    struct fields f;
+    int rc = read_keys(c, n, "monitor", keys, ARRAY_SIZE(keys), &f);
+    if (rc)
+        return rc;
+    if (f.val[0] && (rc = get_bool(c, f.val[0], "monitor.ring", &m->ring)))
+        return rc;
+    if (f.val[1]) {
+        const yaml_node_t *v = f.val[1];
+        if ((rc = get_u32(c, v, "monitor.version", 0, UINT32_MAX, &m->version)))
+            return rc;
+        if (m->version != 1 && m->version != 7)
+            return fail(c, v, "monitor.version is %s; expected 1 or 7", show(v).s);
+    }
+    if (f.val[2] && (rc = get_bool(c, f.val[2], "monitor.access_required", &m->access_required)))
+        return rc;
+    return 0;
+}
+
+static int parse_limits(struct ctx *c, yaml_node_t *n)
+{
+    static const char *const keys[] = {"instructions"};
+    struct fields f;
+    int rc = read_keys(c, n, "limits", keys, ARRAY_SIZE(keys), &f);
+    if (rc)
+        return rc;
+    if (f.val[0] && (rc = get_num(c, f.val[0], "limits.instructions", false, 1,
+                                  SCENARIO_MAX_INSTRUCTIONS, &c->s->instruction_limit)))
+        return rc;
+    return 0;
+}
+
+/* ---- client ---------------------------------------------------------------- */
+
+static int parse_match(struct ctx *c, yaml_node_t *n, const char *path, struct scenario_event *ev)
+{
+    struct fields f;
+    int rc = read_keys(c, n, path, match_field_names, SCENARIO_MATCH_FIELD_COUNT, &f);
+    if (rc)
+        return rc;
+    size_t count = map_len(n);
+    if (f.val[SCENARIO_MATCH_REG]) {
+        char rpath[PATH_MAX_LEN];
+        subpath(rpath, sizeof(rpath), path, "regs");
+        if ((rc = want_map(c, f.val[SCENARIO_MATCH_REG], rpath)))
+            return rc;
+        count += map_len(f.val[SCENARIO_MATCH_REG]);
+    }
+    if (!(ev->match = arena_array(c->s->arena, count, sizeof(*ev->match))))
+        return fail_nomem(c);
+    /* In file order, so the runner reports mismatches in the order they were written. */
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+        const yaml_node_t *k = node(c, p->key), *v = node(c, p->value);
+        int field = lookup(k, match_field_names, SCENARIO_MATCH_FIELD_COUNT);
+        char vpath[PATH_MAX_LEN];
+        subpath(vpath, sizeof(vpath), path, match_field_names[field]);
+        if (field == SCENARIO_MATCH_REG) {
+            struct scenario_regs regs = {0};
+            if ((rc = get_regs(c, v, vpath, false, &regs)))
+                return rc;
+            for (size_t i = 0; i < regs.n; i++)
+                ev->match[ev->nr_match++] = (struct scenario_match){
+                    .field = SCENARIO_MATCH_REG, .reg = regs.v[i].reg, .value = regs.v[i].value,
+                    .line = regs.v[i].line, .column = regs.v[i].column};
+            continue;
+        }
+        struct scenario_match *m = &ev->match[ev->nr_match];
+        unsigned u = 0;
+        uint32_t u32 = 0;
+        bool b = false;
+        switch ((enum scenario_match_field)field) {
+        case SCENARIO_MATCH_REASON:
+            rc = get_reason(c, v, vpath, &u);
+            m->value = u;
+            break;
+        case SCENARIO_MATCH_VCPU:
+            if (!(rc = get_u32(c, v, vpath, 0, UINT32_MAX, &u32)) && u32 >= c->s->guest.vcpus)
+                rc = fail(c, v, "%s is %s, but the guest has %u vcpu%s; expected 0 to %u", vpath,
+                          show(v).s, c->s->guest.vcpus, c->s->guest.vcpus == 1 ? "" : "s",
+                          c->s->guest.vcpus - 1);
+            m->value = u32;
+            break;
+        case SCENARIO_MATCH_FLAGS:
+            rc = get_flags(c, v, vpath, &u32);
+            m->value = u32;
+            break;
+        case SCENARIO_MATCH_ALTP2M_IDX:
+            rc = get_num(c, v, vpath, false, 0, 0xffff, &m->value);
+            break;
+        case SCENARIO_MATCH_GFN:
+        case SCENARIO_MATCH_GLA:
+            rc = get_num(c, v, vpath, false, 0, UINT64_MAX, &m->value);
+            break;
+        case SCENARIO_MATCH_OFFSET:
+            rc = get_num(c, v, vpath, false, 0, 0xfff, &m->value);
+            break;
+        case SCENARIO_MATCH_ACCESS:
+            rc = get_letters(c, v, vpath, "rwx", "letters from r, w, x such as \"w\" or \"rw\"", &u);
+            m->value = u;
+            break;
+        case SCENARIO_MATCH_GLA_VALID:
+            rc = get_bool(c, v, vpath, &b);
+            m->value = b;
+            break;
+        case SCENARIO_MATCH_FAULT:
+            rc = get_name(c, v, vpath, "a fault kind", fault_names, ARRAY_SIZE(fault_names), &u);
+            if (!rc)
+                m->value = fault_values[u];
+            break;
+        case SCENARIO_MATCH_REG:
+        case SCENARIO_MATCH_FIELD_COUNT:
+            break;
+        }
+        if (rc)
+            return rc;
+        m->field = (enum scenario_match_field)field;
+        m->line = line_of(v);
+        m->column = column_of(v);
+        ev->nr_match++;
+    }
+    return 0;
+}
+
+static int parse_response(struct ctx *c, yaml_node_t *n, const char *path,
+                          struct scenario_response *r)
+{
+    static const char *const keys[] = {"flags", "altp2m_idx", "emul_read_data", "emul_read_size",
+                                       "set_access", "registers", "echo", "version", "vcpu_id",
+                                       "defer", "no_response"};
+    enum { K_FLAGS, K_ALTP2M_IDX, K_EMUL_READ_DATA, K_EMUL_READ_SIZE, K_SET_ACCESS,
+           K_REGISTERS, K_ECHO, K_VERSION, K_VCPU_ID, K_DEFER, K_NO_RESPONSE };
+    struct fields f;
+    char vpath[PATH_MAX_LEN];
+    int rc = read_keys(c, n, path, keys, ARRAY_SIZE(keys), &f);
+    if (rc)
+        return rc;
+    r->line = line_of(n);
+    r->column = column_of(n);
+#define VPATH(key) (subpath(vpath, sizeof(vpath), path, key), vpath)
+    if (f.val[K_NO_RESPONSE] &&
+        (rc = get_bool(c, f.val[K_NO_RESPONSE], VPATH("no_response"), &r->no_response)))
+        return rc;
+    if (r->no_response)
+        for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
+            if (k != K_NO_RESPONSE && f.key[k])
+                return fail(c, f.key[k], "'%s' in %s has no effect with no_response: true; "
+                            "expected no other key", keys[k], path);
+    if (f.val[K_FLAGS] && (rc = get_flags(c, f.val[K_FLAGS], VPATH("flags"), &r->flags)))
+        return rc;
+    if (f.val[K_ALTP2M_IDX] &&
+        (rc = get_opt(c, f.val[K_ALTP2M_IDX], VPATH("altp2m_idx"), 0xffff, &r->altp2m_idx)))
+        return rc;
+    if (f.val[K_EMUL_READ_DATA]) {
+        const yaml_node_t *v = f.val[K_EMUL_READ_DATA];
+        if ((rc = get_hex(c, v, VPATH("emul_read_data"), &r->emul_read_data)))
+            return rc;
+        size_t cap = c->s->monitor.version == 1 ? 252 : 340;
+        if (r->emul_read_data.len > cap)
+            return fail(c, v, "%s is %zu bytes; expected at most %zu (the capacity of "
+                        "data.emul.read in interface version %u)", vpath, r->emul_read_data.len,
+                        cap, c->s->monitor.version);
+    }
+    if (f.val[K_EMUL_READ_SIZE] && (rc = get_opt(c, f.val[K_EMUL_READ_SIZE],
+                                                 VPATH("emul_read_size"), UINT32_MAX,
+                                                 &r->emul_read_size)))
+        return rc;
+    if (f.val[K_SET_ACCESS] && (rc = get_access_ranges(c, f.val[K_SET_ACCESS],
+                                                       VPATH("set_access"), &r->set_access,
+                                                       &r->nr_set_access)))
+        return rc;
+    if (f.val[K_REGISTERS] &&
+        (rc = get_regs(c, f.val[K_REGISTERS], VPATH("registers"), false, &r->registers)))
+        return rc;
+    if (f.val[K_ECHO] && (rc = get_bool(c, f.val[K_ECHO], VPATH("echo"), &r->echo)))
+        return rc;
+    if (f.val[K_VERSION] &&
+        (rc = get_opt(c, f.val[K_VERSION], VPATH("version"), UINT32_MAX, &r->version)))
+        return rc;
+    if (f.val[K_VCPU_ID] &&
+        (rc = get_opt(c, f.val[K_VCPU_ID], VPATH("vcpu_id"), UINT32_MAX, &r->vcpu_id)))
+        return rc;
+    if (f.val[K_DEFER] &&
+        (rc = get_u32(c, f.val[K_DEFER], VPATH("defer"), 0, SCENARIO_MAX_EVENTS, &r->defer)))
+        return rc;
+#undef VPATH
+    return 0;
+}
+
+static void default_response(struct scenario_response *r, const yaml_node_t *at)
+{
+    *r = (struct scenario_response){.flags = 1u << SCENARIO_FLAG_VCPU_PAUSED, .echo = true,
+                                    .line = line_of(at), .column = column_of(at)};
+}
+
+static int parse_client(struct ctx *c, yaml_node_t *n)
+{
+    static const char *const keys[] = {"order", "events"};
+    static const char *const item_keys[] = {"expect", "respond", "name", "repeat"};
+    enum { K_EXPECT, K_RESPOND, K_NAME, K_REPEAT };
+    struct scenario_client *cl = &c->s->client;
+    struct fields f;
+    int rc = read_keys(c, n, "client", keys, ARRAY_SIZE(keys), &f);
+    if (rc)
+        return rc;
+    cl->line = line_of(n);
+    cl->column = column_of(n);
+    if (!c->s->monitor.ring)
+        return fail(c, n, "a client is scripted but monitor.ring is false; expected monitor.ring: "
+                    "true (the client needs the vm_event ring)");
+    unsigned order = SCENARIO_ORDER_SEQUENCE;
+    if (f.val[0] && (rc = get_name(c, f.val[0], "client.order", "an event order", order_names,
+                                   ARRAY_SIZE(order_names), &order)))
+        return rc;
+    cl->order = (enum scenario_order)order;
+    if (!f.val[1])
+        return 0;
+    const yaml_node_t *list = f.val[1];
+    if ((rc = want_list(c, list, "client.events")))
+        return rc;
+    size_t count = list_len(list);
+    if (count > SCENARIO_MAX_EVENTS)
+        return fail(c, node(c, list->data.sequence.items.start[SCENARIO_MAX_EVENTS]),
+                    "client.events has %zu items; expected at most %u events", count,
+                    SCENARIO_MAX_EVENTS);
+    if (!(cl->events = arena_array(c->s->arena, count, sizeof(*cl->events))))
+        return fail_nomem(c);
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *item = node(c, list->data.sequence.items.start[i]);
+        struct scenario_event *ev = &cl->events[i];
+        char ipath[PATH_MAX_LEN], vpath[PATH_MAX_LEN];
+        struct fields fi;
+        itempath(ipath, sizeof(ipath), "client.events", i);
+        if ((rc = read_keys(c, item, ipath, item_keys, ARRAY_SIZE(item_keys), &fi)))
+            return rc;
+        ev->line = line_of(item);
+        ev->column = column_of(item);
+        if (!fi.val[K_EXPECT])
+            return missing(c, item, ipath, "expect",
+                           "expect (a matcher; {} matches any event) and optionally respond, "
+                           "name, repeat");
+        ev->repeat = 1;
+        if (fi.val[K_REPEAT]) {
+            subpath(vpath, sizeof(vpath), ipath, "repeat");
+            if ((rc = get_u32(c, fi.val[K_REPEAT], vpath, 1, SCENARIO_MAX_EVENTS, &ev->repeat)))
+                return rc;
+        }
+        cl->nr_expected += ev->repeat;
+        if (cl->nr_expected > SCENARIO_MAX_EVENTS)
+            return fail(c, item, "%s brings client.events to %llu events (repeats counted); "
+                        "expected at most %u", ipath, (unsigned long long)cl->nr_expected,
+                        SCENARIO_MAX_EVENTS);
+        if (fi.val[K_NAME]) {
+            subpath(vpath, sizeof(vpath), ipath, "name");
+            if ((rc = get_str(c, fi.val[K_NAME], vpath, false, &ev->name, NULL)))
+                return rc;
+        }
+        subpath(vpath, sizeof(vpath), ipath, "expect");
+        if ((rc = parse_match(c, fi.val[K_EXPECT], vpath, ev)))
+            return rc;
+        default_response(&ev->response, item);
+        if (fi.val[K_RESPOND]) {
+            subpath(vpath, sizeof(vpath), ipath, "respond");
+            if ((rc = parse_response(c, fi.val[K_RESPOND], vpath, &ev->response)))
+                return rc;
+        }
+        cl->nr_events++;
+    }
+    return 0;
+}
+
+/* ---- final ------------------------------------------------------------------ */
+
+static int parse_final(struct ctx *c, yaml_node_t *n)
+{
+    static const char *const keys[] = {"guest", "registers", "vcpus", "memory", "events",
+                                       "event_counts"};
+    enum { K_GUEST, K_REGISTERS, K_VCPUS, K_MEMORY, K_EVENTS, K_EVENT_COUNTS };
+    struct scenario_final *fin = &c->s->final;
+    struct fields f;
+    int rc = read_keys(c, n, "final", keys, ARRAY_SIZE(keys), &f);
+    if (rc)
+        return rc;
+    if (f.val[K_GUEST]) {
+        unsigned end;
+        if ((rc = get_name(c, f.val[K_GUEST], "final.guest", "a final guest state", end_names,
+                           ARRAY_SIZE(end_names), &end)))
+            return rc;
+        fin->guest = (enum scenario_end)end;
+        fin->guest_line = line_of(f.val[K_GUEST]);
+        fin->guest_column = column_of(f.val[K_GUEST]);
+    }
+
+    size_t nr = f.val[K_REGISTERS] ? 1 : 0;
+    const yaml_node_t *vl = f.val[K_VCPUS];
+    if (vl) {
+        if ((rc = want_list(c, vl, "final.vcpus")))
+            return rc;
+        nr += list_len(vl);
+    }
+    if (!(fin->vcpus = arena_array(c->s->arena, nr, sizeof(*fin->vcpus))))
+        return fail_nomem(c);
+    const yaml_node_t *first[SCENARIO_MAX_VCPUS] = {0};
+    if (f.val[K_REGISTERS]) {
+        struct scenario_final_vcpu *v = &fin->vcpus[fin->nr_vcpus++];
+        if ((rc = get_regs(c, f.val[K_REGISTERS], "final.registers", false, &v->registers)))
+            return rc;
+        v->vcpu = 0;
+        v->line = line_of(f.val[K_REGISTERS]);
+        v->column = column_of(f.val[K_REGISTERS]);
+        first[0] = f.val[K_REGISTERS];
+    }
+    for (size_t i = 0; vl && i < list_len(vl); i++) {
+        static const char *const vkeys[] = {"vcpu", "registers"};
+        yaml_node_t *item = node(c, vl->data.sequence.items.start[i]);
+        struct scenario_final_vcpu *v = &fin->vcpus[fin->nr_vcpus];
+        char ipath[PATH_MAX_LEN], vpath[PATH_MAX_LEN];
+        struct fields fv;
+        itempath(ipath, sizeof(ipath), "final.vcpus", i);
+        if ((rc = read_keys(c, item, ipath, vkeys, ARRAY_SIZE(vkeys), &fv)))
+            return rc;
+        for (size_t k = 0; k < ARRAY_SIZE(vkeys); k++)
+            if (!fv.val[k])
+                return missing(c, item, ipath, vkeys[k], "vcpu and registers");
+        subpath(vpath, sizeof(vpath), ipath, "vcpu");
+        if ((rc = get_u32(c, fv.val[0], vpath, 0, UINT32_MAX, &v->vcpu)))
+            return rc;
+        if (v->vcpu >= c->s->guest.vcpus)
+            return fail(c, fv.val[0], "%s is %s, but the guest has %u vcpu%s; expected 0 to %u",
+                        vpath, show(fv.val[0]).s, c->s->guest.vcpus,
+                        c->s->guest.vcpus == 1 ? "" : "s", c->s->guest.vcpus - 1);
+        if (first[v->vcpu])
+            return fail(c, fv.val[0], "vcpu %u has registers twice in final (first at line %u); "
+                        "expected one entry per vcpu (final.registers is vcpu 0)", v->vcpu,
+                        line_of(first[v->vcpu]));
+        first[v->vcpu] = fv.val[0];
+        subpath(vpath, sizeof(vpath), ipath, "registers");
+        if ((rc = get_regs(c, fv.val[1], vpath, false, &v->registers)))
+            return rc;
+        v->line = line_of(item);
+        v->column = column_of(item);
+        fin->nr_vcpus++;
+    }
+
+    if (f.val[K_MEMORY] &&
+        (rc = get_data(c, f.val[K_MEMORY], "final.memory", &fin->memory, &fin->nr_memory)))
+        return rc;
+    if (f.val[K_EVENTS] && (rc = get_opt(c, f.val[K_EVENTS], "final.events", UINT64_MAX,
+                                         &fin->events)))
+        return rc;
+    const yaml_node_t *ec = f.val[K_EVENT_COUNTS];
+    if (ec) {
+        if ((rc = want_map(c, ec, "final.event_counts")))
+            return rc;
+        if (!(fin->event_counts = arena_array(c->s->arena, map_len(ec),
+                                              sizeof(*fin->event_counts))))
+            return fail_nomem(c);
+        const yaml_node_t *seen[SCENARIO_REASON_COUNT] = {0};
+        for (yaml_node_pair_t *p = ec->data.mapping.pairs.start; p < ec->data.mapping.pairs.top;
+             p++) {
+            const yaml_node_t *k = node(c, p->key), *v = node(c, p->value);
+            struct scenario_event_count *e = &fin->event_counts[fin->nr_event_counts];
+            unsigned reason;
+            char vpath[PATH_MAX_LEN];
+            if ((rc = check_key(c, k, "final.event_counts")) ||
+                (rc = get_reason(c, k, "final.event_counts", &reason)))
+                return rc;
+            if (seen[reason])
+                return fail(c, k, "duplicate key '%s' in final.event_counts; expected each "
+                            "reason once (first at line %u)", reason_names[reason],
+                            line_of(seen[reason]));
+            seen[reason] = k;
+            subpath(vpath, sizeof(vpath), "final.event_counts", reason_names[reason]);
+            if ((rc = get_num(c, v, vpath, false, 0, UINT64_MAX, &e->count)))
+                return rc;
+            e->reason = (enum scenario_reason)reason;
+            e->line = line_of(v);
+            e->column = column_of(v);
+            fin->nr_event_counts++;
+        }
+    }
+    return 0;
+}
+
+/* ---- Top level -------------------------------------------------------------- */
+
+static int parse_top(struct ctx *c, yaml_node_t *root)
+{
+    static const char *const keys[] = {"name", "description", "guest", "p2m", "monitor",
+                                       "client", "final", "limits"};
+    enum { K_NAME, K_DESCRIPTION, K_GUEST, K_P2M, K_MONITOR, K_CLIENT, K_FINAL, K_LIMITS };
+    struct scenario *s = c->s;
+    struct fields f;
+    if (root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)
+        return fail(c, root, "the document is empty; expected a mapping with at least the key "
+                    "'guest'");
+    if (root->type != YAML_MAPPING_NODE)
+        return fail(c, root, "the document is %s; expected a mapping of top-level keys (name, "
+                    "guest, p2m, monitor, client, final, limits)", kind(root));
+    int rc = read_keys(c, root, "", keys, ARRAY_SIZE(keys), &f);
+    if (rc)
+        return rc;
+    if (f.val[K_NAME] && (rc = get_str(c, f.val[K_NAME], "name", false, &s->name, NULL)))
+        return rc;
+    if (f.val[K_DESCRIPTION] &&
+        (rc = get_str(c, f.val[K_DESCRIPTION], "description", true, &s->description, NULL)))
+        return rc;
+    /* Sections that others depend on come first: memory bounds, vcpus, ring version. */
+    if (!f.val[K_GUEST])
+        return missing(c, root, "", "guest", "a guest section (mode, memory, code, entry, "
+                       "mappings, ...)");
+    if ((rc = parse_guest(c, f.val[K_GUEST])))
+        return rc;
+    s->p2m.default_access = SCENARIO_ACCESS_RWX;
+    if (f.val[K_P2M] && (rc = parse_p2m(c, f.val[K_P2M])))
+        return rc;
+    s->monitor = (struct scenario_monitor){.ring = true, .version = 7};
+    if (f.val[K_MONITOR] && (rc = parse_monitor(c, f.val[K_MONITOR])))
+        return rc;
+    s->instruction_limit = SCENARIO_DEFAULT_INSTRUCTIONS;
+    if (f.val[K_LIMITS] && (rc = parse_limits(c, f.val[K_LIMITS])))
+        return rc;
+    if (f.val[K_CLIENT]) {
+        s->has_client = true;
+        if ((rc = parse_client(c, f.val[K_CLIENT])))
+            return rc;
+    }
+    if (f.val[K_FINAL] && (rc = parse_final(c, f.val[K_FINAL])))
+        return rc;
+    return 0;
+}
+
+/* ---- libyaml ----------------------------------------------------------------- */
+
+/* Line and column (1-based, in characters) of byte `offset` of the text. */
+static void offset_position(const char *text, size_t len, size_t offset, size_t *line,
+                            size_t *column)
+{
+    *line = 1;
+    *column = 1;
+    for (size_t i = 0; i < offset && i < len; i++) {
+        unsigned char ch = (unsigned char)text[i];
+        if (ch == '\n' || (ch == '\r' && (i + 1 >= len || text[i + 1] != '\n'))) {
+            ++*line;
+            *column = 1;
+        } else if ((ch & 0xc0) != 0x80 && ch != '\r') {
+            ++*column;
+        }
+    }
+}
+
+static int yaml_fail(struct ctx *c, const yaml_parser_t *p)
+{
+    size_t line, column;
+    const char *problem = p->problem ? p->problem : "unknown problem";
+    switch (p->error) {
+    case YAML_MEMORY_ERROR:
+        return fail_nomem(c);
+    case YAML_READER_ERROR:
+        offset_position(c->text, c->len, p->problem_offset, &line, &column);
+        if (p->problem_value != -1)
+            return fail_at(c, line, column, "invalid text: %s (0x%x); expected UTF-8 text",
+                           problem, (unsigned)p->problem_value);
+        return fail_at(c, line, column, "invalid text: %s; expected UTF-8 text", problem);
+    case YAML_SCANNER_ERROR:
+    case YAML_PARSER_ERROR:
+    case YAML_COMPOSER_ERROR:
+    default:
+        line = p->problem_mark.line + 1;
+        column = p->problem_mark.column + 1;
+        if (p->context)
+            return fail_at(c, line, column, "YAML syntax error: %s; %s at line %zu, column %zu",
+                           problem, p->context, p->context_mark.line + 1,
+                           p->context_mark.column + 1);
+        return fail_at(c, line, column, "YAML syntax error: %s; expected valid YAML", problem);
+    }
+}
+
+static void parser_init(yaml_parser_t *p, const char *text, size_t len)
+{
+    yaml_parser_set_input_string(p, (const unsigned char *)text, len);
+    yaml_parser_set_encoding(p, YAML_UTF8_ENCODING);
+}
+
+/*
+ * First pass, events only: refuses syntax errors, aliases, several
+ * documents, deep nesting and too many nodes before anything is loaded.
+ */
+static int prescan(struct ctx *c)
+{
+    yaml_parser_t p;
+    if (!yaml_parser_initialize(&p))
+        return fail_nomem(c);
+    parser_init(&p, c->text, c->len);
+    int rc = 0;
+    size_t depth = 0, nodes = 0, docs = 0;
+    for (bool done = false; !done && !rc;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&p, &ev)) {
+            rc = yaml_fail(c, &p);
+            break;
+        }
+        size_t line = ev.start_mark.line + 1, column = ev.start_mark.column + 1;
+        switch (ev.type) {
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
+        case YAML_DOCUMENT_START_EVENT:
+            if (++docs > 1)
+                rc = fail_at(c, line, column, "a second YAML document starts here; expected "
+                             "exactly one document per scenario file");
+            break;
+        case YAML_ALIAS_EVENT:
+            rc = fail_at(c, line, column, "YAML alias '*%s' is not supported; expected the value "
+                         "written out in full", show_text((const char *)ev.data.alias.anchor,
+                                                          strlen((const char *)ev.data.alias.anchor)).s);
+            break;
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_MAPPING_START_EVENT:
+            if (++depth > SCENARIO_MAX_DEPTH)
+                rc = fail_at(c, line, column, "nesting deeper than %u levels; expected a "
+                             "scenario (it needs at most 6)", SCENARIO_MAX_DEPTH);
+            /* fall through */
+        case YAML_SCALAR_EVENT:
+            if (!rc && ++nodes > SCENARIO_MAX_NODES)
+                rc = fail_at(c, line, column, "more than %u YAML nodes; expected a smaller "
+                             "scenario", SCENARIO_MAX_NODES);
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            depth--;
+            break;
+        default:
+            break;
+        }
+        yaml_event_delete(&ev);
+    }
+    if (!rc && docs == 0)
+        rc = fail_at(c, 1, 1, "the file is empty; expected a mapping with at least the key "
+                     "'guest'");
+    yaml_parser_delete(&p);
+    return rc;
+}
+
+/* The file name without directory and .yaml (or .yml). */
+static int default_name(struct ctx *c)
+{
+    const char *base = strrchr(c->file, '/');
+    base = base ? base + 1 : c->file;
+    size_t len = strlen(base);
+    if (len > 5 && strcmp(base + len - 5, ".yaml") == 0)
+        len -= 5;
+    else if (len > 4 && strcmp(base + len - 4, ".yml") == 0)
+        len -= 4;
+    if (!(c->s->name = arena_strndup(c->s->arena, base, len)))
+        return fail_nomem(c);
+    return 0;
+}
+
+int scenario_parse(const char *text, size_t len, const char *filename, struct scenario **out,
+                   char *err, size_t errlen)
+{
+    struct ctx c = {.file = filename ? filename : "<input>", .text = text, .len = len,
+                    .err = err, .errlen = errlen};
+    if (err && errlen)
+        err[0] = '\0';
+    if (!out)
+        return -EINVAL;
+    *out = NULL;
+    if (!text && len)
+        return -EINVAL;
+    if (len > SCENARIO_MAX_FILE_SIZE)
+        return fail_at(&c, 1, 1, "the file is %zu bytes; expected at most 4M (%u bytes)", len,
+                       SCENARIO_MAX_FILE_SIZE);
+    if (!text)
+        text = c.text = "";
+
+    struct scenario_arena *arena = calloc(1, sizeof(*arena));
+    if (!arena)
+        return fail_nomem(&c);
+    struct scenario *s = arena_alloc(arena, sizeof(*s));
+    if (!s) {
+        arena_destroy(arena);
+        return fail_nomem(&c);
+    }
+    s->arena = arena;
+    c.s = s;
+
+    int rc = prescan(&c);
+    if (rc)
+        goto out;
+    if (!(s->file = arena_strndup(arena, c.file, strlen(c.file)))) {
+        rc = fail_nomem(&c);
+        goto out;
+    }
+
+    yaml_parser_t p;
+    yaml_document_t doc;
+    if (!yaml_parser_initialize(&p)) {
+        rc = fail_nomem(&c);
+        goto out;
+    }
+    parser_init(&p, text, len);
+    if (!yaml_parser_load(&p, &doc)) {
+        rc = yaml_fail(&c, &p);
+        yaml_parser_delete(&p);
+        goto out;
+    }
+    c.doc = &doc;
+    yaml_node_t *root = yaml_document_get_root_node(&doc);
+    if (!root)
+        rc = fail_at(&c, 1, 1, "the file is empty; expected a mapping with at least the key "
+                     "'guest'");
+    else
+        rc = parse_top(&c, root);
+    if (!rc && !s->name)
+        rc = default_name(&c);
+    yaml_document_delete(&doc);
+    yaml_parser_delete(&p);
+
+out:
+    if (rc) {
+        arena_destroy(arena);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+int scenario_load(const char *path, struct scenario **out, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!out || !path)
+        return -EINVAL;
+    *out = NULL;
+    int rc = 0;
+    char *buf = NULL;
+    size_t len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        rc = -errno;
+        goto io_error;
+    }
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        rc = -errno;
+        goto io_error;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        rc = -EISDIR;
+        goto io_error;
+    }
+    /* Read at most one byte past the limit: never more, whatever the file is. */
+    size_t cap = SCENARIO_MAX_FILE_SIZE + 1;
+    if (!(buf = malloc(cap))) {
+        rc = -ENOMEM;
+        goto io_error;
+    }
+    while (len < cap) {
+        ssize_t n = read(fd, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = -errno;
+            goto io_error;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    fd = -1;
+    if (len > SCENARIO_MAX_FILE_SIZE) {
+        if (err && errlen)
+            snprintf(err, errlen, "%s:1:1: the file is larger than 4M (%u bytes); expected at "
+                     "most 4M", path, SCENARIO_MAX_FILE_SIZE);
+        free(buf);
+        return -EINVAL;
+    }
+    rc = scenario_parse(buf, len, path, out, err, errlen);
+    free(buf);
+    return rc;
+
+io_error:
+    if (err && errlen)
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(-rc));
+    if (fd >= 0)
+        close(fd);
+    free(buf);
+    return rc;
+}
+
+void scenario_free(struct scenario *s)
+{
+    if (s)
+        arena_destroy(s->arena);
+}

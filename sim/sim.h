@@ -1,0 +1,147 @@
+/*
+ * sim/sim.h — vmisim's hypervisor model: a domain with guest RAM, vCPUs, a
+ * host p2m with Xen's mem_access types, and a vm_event monitor ring.
+ *
+ * The calls mirror what a client does with libxenctrl on a real Xen host
+ * (xc_monitor_enable, xc_set_mem_access, ...), so an in-process client written
+ * against this API behaves as it would on Xen, and clients in other processes
+ * (which reach the same calls through a control socket) fit the same model.
+ * The client always works through the real ring: sim_monitor_enable hands it
+ * the ring's descriptors, exactly as xc_monitor_enable hands a ring page and
+ * an event-channel port.
+ *
+ * Everything runs on the caller's thread and is deterministic: sim_run
+ * schedules the vCPUs in fixed instruction quanta and returns whenever the
+ * client may need to act.  Functions return 0 or a negative errno; sim_error
+ * then holds one sentence saying what went wrong.
+ */
+#ifndef VMISIM_SIM_H
+#define VMISIM_SIM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cpu.h"
+#include "ring.h"
+
+#define SIM_MAX_VCPUS 64
+
+struct sim_domain;
+
+struct sim_config {
+    enum cpu_mode mode;   /* CPU_MODE_LONG or CPU_MODE_PAE32 */
+    uint64_t ram_size;    /* bytes, a multiple of 4096 */
+    unsigned nr_vcpus;    /* 1..SIM_MAX_VCPUS */
+    uint64_t quantum;     /* instructions per scheduling quantum (0: 10,000) */
+};
+
+int sim_domain_create(struct sim_domain **out, const struct sim_config *cfg);
+void sim_domain_destroy(struct sim_domain *d);
+/* The last error, one sentence ("" if none). */
+const char *sim_error(const struct sim_domain *d);
+
+/* ---- Guest memory: the one checked accessor ----------------------------- */
+
+uint64_t sim_ram_size(const struct sim_domain *d);
+/* Host address of [gpa, gpa + len), or NULL unless all of it is guest RAM. */
+void *sim_gpa(struct sim_domain *d, uint64_t gpa, uint64_t len);
+int sim_mem_read(struct sim_domain *d, uint64_t gpa, void *buf, uint64_t len);
+int sim_mem_write(struct sim_domain *d, uint64_t gpa, const void *buf, uint64_t len);
+
+/* ---- vCPUs ---------------------------------------------------------------- */
+
+unsigned sim_nr_vcpus(const struct sim_domain *d);
+int sim_vcpu_get_regs(struct sim_domain *d, unsigned vcpu, struct cpu_regs *r);
+int sim_vcpu_set_regs(struct sim_domain *d, unsigned vcpu, const struct cpu_regs *r);
+
+enum sim_vcpu_state {
+    SIM_VCPU_RUNNABLE,
+    SIM_VCPU_PAUSED,  /* paused for vm_event: waiting for a response */
+    SIM_VCPU_HALTED,  /* executed HLT */
+    SIM_VCPU_FAULTED, /* a guest exception could not be delivered */
+};
+enum sim_vcpu_state sim_vcpu_state(const struct sim_domain *d, unsigned vcpu);
+/* Xen's v->vm_event_pause_count: how many responses with VCPU_PAUSED it awaits. */
+unsigned sim_vcpu_pause_count(const struct sim_domain *d, unsigned vcpu);
+uint64_t sim_vcpu_insns(const struct sim_domain *d, unsigned vcpu);
+
+/* ---- mem_access (xc_set_mem_access, xc_get_mem_access) -------------------- */
+
+/*
+ * `access` is a xenmem_access_t of Xen 4.17 (0 n .. 7 rwx, 8 rx2rw, 9 n2rwx,
+ * 10 default).  first_gfn = ~0 sets the default access.  Like Xen, it needs
+ * an enabled monitor ring (-ENODEV otherwise); sim_p2m_set_access does the
+ * same without that check, for building a domain.
+ */
+int sim_set_mem_access(struct sim_domain *d, unsigned access, uint64_t first_gfn, uint64_t nr);
+int sim_p2m_set_access(struct sim_domain *d, unsigned access, uint64_t first_gfn, uint64_t nr);
+int sim_get_mem_access(struct sim_domain *d, uint64_t gfn, unsigned *access);
+/* xc_domain_set_access_required: a violation with no ring crashes the domain. */
+void sim_set_access_required(struct sim_domain *d, bool required);
+
+/* ---- The monitor ring (xc_monitor_enable, xc_monitor_disable) ------------- */
+
+/*
+ * Creates the domain's vm_event monitor ring, of interface version 1 or 7,
+ * and returns the descriptors a client needs (owned by the domain, valid until
+ * disable).  -EBUSY when a ring exists, as Xen.
+ */
+int sim_monitor_enable(struct sim_domain *d, unsigned version, struct ring_fds *fds);
+/*
+ * Tears the ring down as Xen's vm_event_disable does: vCPUs blocked for a
+ * ring slot are released, vCPUs paused awaiting a response stay paused,
+ * pending emulation is dropped.
+ */
+int sim_monitor_disable(struct sim_domain *d);
+bool sim_monitor_enabled(const struct sim_domain *d);
+/* xc_monitor_resume: take and apply the responses on the ring now. */
+int sim_monitor_resume(struct sim_domain *d);
+
+/* ---- Running ---------------------------------------------------------------- */
+
+enum sim_stop_reason {
+    SIM_STOP_LIMIT = 1, /* the instruction budget of this call was used */
+    SIM_STOP_EVENT,     /* a request was put on the ring: the client may act */
+    SIM_STOP_BLOCKED,   /* no vCPU can run: every live one waits for the client */
+    SIM_STOP_HALTED,    /* every vCPU halted */
+    SIM_STOP_CRASHED,   /* the domain crashed (e.g. access required, no ring) */
+    SIM_STOP_FAULT,     /* a vCPU took an exception its guest cannot handle */
+    SIM_STOP_ERROR,     /* vmisim itself failed: see sim_error */
+};
+
+struct sim_stop {
+    enum sim_stop_reason reason;
+    uint64_t insns;  /* instructions executed by this call, all vCPUs */
+    unsigned vcpu;   /* the vCPU concerned (EVENT, FAULT) */
+    char why[256];   /* CRASHED, FAULT, ERROR: what happened */
+};
+
+/*
+ * Runs the domain for at most max_insns instructions.  Before each quantum it
+ * takes the client's responses if the client rang the doorbell (Xen's
+ * vm_event_resume on the event-channel notification).  Returns 0 and fills
+ * *stop; a negative errno only for misuse.
+ */
+int sim_run(struct sim_domain *d, uint64_t max_insns, struct sim_stop *stop);
+
+/* ---- What the hypervisor did, for logs ------------------------------------ */
+
+enum sim_note_kind {
+    SIM_NOTE_REQUEST,   /* a request was put on the ring: `msg` points at it */
+    SIM_NOTE_RESPONSE,  /* a response was taken and acted on */
+    SIM_NOTE_IGNORED,   /* a response was taken and dropped (why says why, as Xen logs) */
+    SIM_NOTE_ACTION,    /* something the hypervisor did: conversion, emulation, crash ... */
+    SIM_NOTE_RING,      /* the ring broke: the client violated the protocol */
+};
+
+struct vme_msg;
+struct sim_note {
+    enum sim_note_kind kind;
+    unsigned vcpu;
+    const struct vme_msg *msg; /* REQUEST, RESPONSE, IGNORED */
+    const char *text;          /* one sentence */
+};
+typedef void (*sim_observer_fn)(void *opaque, const struct sim_note *note);
+void sim_set_observer(struct sim_domain *d, sim_observer_fn fn, void *opaque);
+
+#endif

@@ -1,0 +1,102 @@
+/* sim/sim_internal.h — the domain's state, shared by sim/'s own files; not public API. */
+#ifndef VMISIM_SIM_INTERNAL_H
+#define VMISIM_SIM_INTERNAL_H
+
+#include <stdarg.h>
+
+#include "p2m_internal.h"
+#include "sim.h"
+#include "vm_event_internal.h"
+
+/*
+ * What Xen keeps in v->arch.vm_event between vm_event_resume (which only
+ * records a response's wishes) and the vCPU's next run (hvm_vm_event_do_resume,
+ * which acts on them).
+ */
+struct sim_resume {
+    uint32_t emulate_flags;                         /* the response's flags, 0: no emulation */
+    struct { uint32_t size; uint8_t data[VME_EMUL_READ_MAX_V7]; } emul_read;
+    bool set_gprs;                                  /* SET_REGISTERS */
+    struct vme_regs gprs;
+};
+
+struct sim_vcpu {
+    unsigned id;
+    struct cpu *cpu;
+    enum sim_vcpu_state state;   /* RUNNABLE, HALTED or FAULTED; PAUSED is derived */
+    unsigned pause_count;        /* Xen's vm_event_pause_count */
+    bool ring_blocked;           /* paused by the ring's "black eye" (_VPF_mem_access) */
+    bool waiting_slot;           /* on the ring's wait queue with `slot_req` to post */
+    bool slot_req_sync;
+    struct vme_msg slot_req;
+    struct sim_resume resume;
+    bool has_vm_event;           /* Xen's v->arch.vm_event: allocated by monitor enable */
+    bool single_step;            /* Xen's v->arch.hvm.single_step (MTF), flipped by TOGGLE_SINGLESTEP */
+    uint64_t insns;
+    char fault[200];
+};
+
+struct sim_monitor {
+    struct ring *ring;           /* NULL: no ring */
+    unsigned version;
+    struct evtchn *evtchn;       /* the simulator's side of the doorbell */
+    unsigned blocked;            /* vCPUs with ring_blocked */
+    unsigned last_vcpu_wake_up;
+    unsigned *waitq;             /* vCPU ids waiting for a slot, FIFO */
+    unsigned waitq_len;
+    bool ring_error_noted;       /* a broken ring is reported once */
+};
+
+struct sim_domain {
+    enum cpu_mode mode;
+    uint8_t *ram;
+    uint64_t ram_size;
+    struct p2m *host_p2m;
+    bool access_required;
+    unsigned nr_vcpus;
+    struct sim_vcpu *vcpus;
+    uint64_t quantum;
+    unsigned next_vcpu;          /* round-robin cursor */
+    struct sim_monitor monitor;
+    bool crashed;
+    char crash_why[256];
+    bool event_posted;           /* a request went on the ring during this sim_run */
+    unsigned event_vcpu;
+    sim_observer_fn observer;
+    void *observer_opaque;
+    char error[256];
+};
+
+/* domain.c */
+int sim_set_error(struct sim_domain *d, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void sim_note(struct sim_domain *d, enum sim_note_kind kind, unsigned vcpu,
+              const struct vme_msg *msg, const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void sim_domain_crash(struct sim_domain *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+bool sim_vcpu_runnable(const struct sim_vcpu *v);
+/* Copies the vCPU's registers into a vm_event register block (vm_event_fill_regs). */
+void sim_fill_regs(struct sim_vcpu *v, struct vme_regs *out);
+/* Drops cpu/'s stale translations of gfns that lost rights. */
+void sim_p2m_changed(struct sim_domain *d, uint64_t first_gfn, uint64_t nr);
+
+/* monitor.c */
+/*
+ * monitor_traps: claims a slot (or queues the vCPU), pauses a sync vCPU,
+ * fills the common fields and the registers, and puts the request.
+ * Returns 1 when the vCPU was paused (or queued), 0 when it continues,
+ * negative on error.  With no ring it returns 0 and sends nothing.
+ */
+int sim_monitor_traps(struct sim_domain *d, struct sim_vcpu *v, bool sync, struct vme_msg *req);
+/* vm_event_resume, when the doorbell rang. */
+void sim_monitor_poll(struct sim_domain *d);
+void sim_monitor_free(struct sim_domain *d);
+
+/* mem_event.c */
+/* The vCPU's access was refused by cpu/: Xen's hvm_hap_nested_page_fault + p2m_mem_access_check. */
+void sim_mem_access_fault(struct sim_domain *d, struct sim_vcpu *v, const struct cpu_access *a);
+/* hvm_vm_event_do_resume: SET_REGISTERS, then the pending emulation.  0, or a vCPU fault. */
+int sim_vcpu_do_resume(struct sim_domain *d, struct sim_vcpu *v);
+/* vm_event_emulate_check, for one response to a paused vCPU. */
+void sim_emulate_check(struct sim_domain *d, struct sim_vcpu *v, const struct vme_msg *rsp);
+
+#endif
