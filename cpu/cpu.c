@@ -542,6 +542,10 @@ static int run_loop(struct cpu *c, uint64_t max, bool step, struct cpu_exit *exi
             break;
         }
         uint64_t budget = total - done;
+        if (c->flush_pending) {
+            cpu_tlb_flush(c);
+            c->flush_pending = false;
+        }
         c->pend = PEND_NONE;
         c->hlt = false;
         c->vector = -1;

@@ -96,6 +96,8 @@ struct cpu {
 
     cpu_handler_fn handler;
     void *handler_opaque;
+    bool in_fill;        /* inside the TLB-fill callback (and so inside the handler it calls) */
+    bool flush_pending;  /* a restriction arrived in_fill: flush before the engine runs again */
     uint64_t xcr0;
     char error[256];
 };

@@ -174,7 +174,16 @@ void cpu_tlb_flush(struct cpu *c)
 
 void cpu_p2m_restricted(struct cpu *c, uint64_t gfn)
 {
-    if (gfn < c->nframes && ((c->handed[gfn >> 6] >> (gfn & 63)) & 1))
+    if (gfn >= c->nframes || !((c->handed[gfn >> 6] >> (gfn & 63)) & 1))
+        return;
+    /*
+     * Flushing Unicorn's TLB from inside its own TLB fill makes it refill
+     * forever (measured: the fill's caller keeps the old table).  From a
+     * handler called by the fill, the flush waits until the engine is left.
+     */
+    if (c->in_fill)
+        c->flush_pending = true;
+    else
         cpu_tlb_flush(c);
 }
 
@@ -316,7 +325,14 @@ bool cpu_tlb_fill(uc_engine *uc, uint64_t vaddr, uc_mem_type type, uc_tlb_entry 
         }
         if (gpt || !(frame_rights & need)) {
             if (c->handler) {
+                c->in_fill = true;
                 enum cpu_verdict v = c->handler(c->handler_opaque, c, &c->ev);
+                c->in_fill = false;
+                if (v == CPU_RESUME && c->flush_pending) {
+                    /* Resolved, but stale translations must go first: leave, flush, restart. */
+                    c->pend = PEND_RESTART;
+                    return false;
+                }
                 if (v == CPU_RESUME)
                     continue; /* the handler changed the rights: walk again */
             }

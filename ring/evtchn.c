@@ -110,6 +110,17 @@ int evtchn_pending(struct evtchn *e)
     return n < 0 ? -errno : -EIO;
 }
 
+int evtchn_mask(struct evtchn *e)
+{
+    atomic_store(&e->local->masked, 1);
+    return 0;
+}
+
+int evtchn_take_pending(struct evtchn *e)
+{
+    return atomic_exchange(&e->local->pending, 0) != 0;
+}
+
 int evtchn_unmask(struct evtchn *e)
 {
     atomic_store(&e->local->masked, 0);

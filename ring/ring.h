@@ -55,6 +55,14 @@ int evtchn_pending(struct evtchn *e);
 /* Unmasks our port; an event that became pending meanwhile is delivered now. */
 int evtchn_unmask(struct evtchn *e);
 /*
+ * Masks our port: the peer's notifies then only set it pending, with no
+ * eventfd write (no system call on either side).  For a side that polls
+ * instead of sleeping, as an in-process client does.
+ */
+int evtchn_mask(struct evtchn *e);
+/* Takes the pending bit of our (masked) port: 1 if the peer notified since, else 0. */
+int evtchn_take_pending(struct evtchn *e);
+/*
  * Waits at most timeout_ms (-1: forever) for a delivery, then takes it as
  * evtchn_pending does.  Returns 1, or 0 on timeout.  It first watches the
  * port for a short while (evtchn_set_spin) before it sleeps in poll().

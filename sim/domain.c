@@ -63,6 +63,77 @@ static unsigned sim_rights(void *opaque, uint64_t gfn)
     return p2m_rights(opaque, gfn);
 }
 
+void sim_set_client(struct sim_domain *d, sim_client_fn fn, void *opaque)
+{
+    d->client = fn;
+    d->client_opaque = opaque;
+    struct evtchn *e = d->monitor.ring ? d->monitor.evtchn : NULL;
+    if (!e)
+        return;
+    if (fn) {
+        /* Polled, not woken: mask our port; a delivery already made is acted on now. */
+        evtchn_mask(e);
+        if (evtchn_pending(e) > 0)
+            sim_monitor_resume(d);
+    } else {
+        /* Woken again: unmasking delivers whatever became pending meanwhile. */
+        evtchn_unmask(e);
+    }
+}
+
+/*
+ * The in-process client's turn: as long as requests were posted, let it act,
+ * then take its responses (as if its notification had arrived).  Iterative,
+ * never re-entrant: taking responses can post a queued vCPU's request.
+ */
+static void sim_client_turn(struct sim_domain *d)
+{
+    if (!d->client || d->in_client)
+        return;
+    d->in_client = true;
+    while (d->event_posted) {
+        d->event_posted = false;
+        d->client(d->client_opaque);
+        sim_monitor_poll(d);
+    }
+    d->in_client = false;
+}
+
+/* A vCPU faulting on the same access this many times in a row leaves the engine. */
+#define SIM_MAX_SAME_FAULT 16
+
+/*
+ * cpu/'s in-engine handler: a refused access is judged right here, inside the
+ * vCPU's run.  When nothing is left for the vCPU to wait for (a conversion, no
+ * listener, or an in-process client that answered at once) it goes on without
+ * leaving the engine; otherwise the run stops.
+ */
+static enum cpu_verdict sim_cpu_handler(void *opaque, struct cpu *c, const struct cpu_exit *ev)
+{
+    struct sim_vcpu *v = opaque;
+    struct sim_domain *d = v->domain;
+    if (ev->reason != CPU_EXIT_ACCESS)
+        return CPU_STOP;
+    sim_mem_access_fault(d, v, &ev->access);
+    v->access_handled = true;
+    if (d->crashed)
+        return CPU_STOP;
+    sim_client_turn(d);
+    if (d->event_posted || !sim_vcpu_runnable(v) || v->resume.emulate_flags || v->resume.set_gprs)
+        return CPU_STOP;
+    uint64_t rip = cpu_rip(c);
+    if (rip == v->last_fault_rip && ev->access.gpa == v->last_fault_gpa) {
+        if (++v->same_fault >= SIM_MAX_SAME_FAULT)
+            return CPU_STOP;
+    } else {
+        v->same_fault = 0;
+        v->last_fault_rip = rip;
+        v->last_fault_gpa = ev->access.gpa;
+    }
+    v->access_handled = false;
+    return CPU_RESUME;
+}
+
 int sim_domain_create(struct sim_domain **out, const struct sim_config *cfg)
 {
     if (cfg->ram_size == 0 || cfg->ram_size % CPU_PAGE_SIZE || cfg->nr_vcpus == 0
@@ -96,10 +167,13 @@ int sim_domain_create(struct sim_domain **out, const struct sim_config *cfg)
         .intercept = 0,
     };
     for (unsigned i = 0; i < cfg->nr_vcpus; i++) {
-        d->vcpus[i].id = i;
-        d->vcpus[i].state = SIM_VCPU_RUNNABLE;
-        if ((rc = cpu_create(&d->vcpus[i].cpu, &cc)) < 0)
+        struct sim_vcpu *v = &d->vcpus[i];
+        v->domain = d;
+        v->id = i;
+        v->state = SIM_VCPU_RUNNABLE;
+        if ((rc = cpu_create(&v->cpu, &cc)) < 0)
             goto fail;
+        cpu_set_handler(v->cpu, sim_cpu_handler, v);
     }
     *out = d;
     return 0;
@@ -157,9 +231,14 @@ int sim_mem_write(struct sim_domain *d, uint64_t gpa, const void *buf, uint64_t 
                              (unsigned long long)gpa, (unsigned long long)len,
                              (unsigned long long)d->ram_size);
     memcpy(p, buf, len);
-    /* Guest code may have changed: cpu/ rescans what it intercepts. */
-    for (unsigned i = 0; i < d->nr_vcpus; i++)
-        cpu_flush_code(d->vcpus[i].cpu);
+    /*
+     * Guest code may have changed under translated blocks: cpu/ retranslates
+     * and rescans.  Before any vCPU ran there is nothing to flush (and a flush
+     * costs milliseconds).
+     */
+    if (d->ran)
+        for (unsigned i = 0; i < d->nr_vcpus; i++)
+            cpu_flush_code(d->vcpus[i].cpu);
     return 0;
 }
 
@@ -353,17 +432,22 @@ static void sim_vcpu_fault(struct sim_domain *d, struct sim_vcpu *v, const struc
     sim_note(d, SIM_NOTE_ACTION, v->id, NULL, "%s", v->fault);
 }
 
+/* Events one sim_run call handles in-process before it hands control back. */
+#define SIM_MAX_EVENTS_PER_RUN 100000
+
 int sim_run(struct sim_domain *d, uint64_t max_insns, struct sim_stop *stop)
 {
     memset(stop, 0, sizeof(*stop));
     d->event_posted = false;
+    d->events_in_run = 0;
     for (;;) {
         if (d->crashed) {
             sim_stop_set(stop, SIM_STOP_CRASHED, 0, d->crash_why);
             return 0;
         }
         sim_monitor_poll(d);
-        if (d->event_posted) {
+        sim_client_turn(d);
+        if (d->event_posted || d->events_in_run > SIM_MAX_EVENTS_PER_RUN) {
             sim_stop_set(stop, SIM_STOP_EVENT, d->event_vcpu, NULL);
             return 0;
         }
@@ -383,6 +467,7 @@ int sim_run(struct sim_domain *d, uint64_t max_insns, struct sim_stop *stop)
         }
         if (!sim_vcpu_runnable(v) || d->crashed || d->event_posted)
             continue;
+        d->ran = true;
         uint64_t budget = max_insns - stop->insns;
         if (budget > d->quantum)
             budget = d->quantum;
@@ -402,7 +487,9 @@ int sim_run(struct sim_domain *d, uint64_t max_insns, struct sim_stop *stop)
             d->next_vcpu = (v->id + 1) % d->nr_vcpus;
             break;
         case CPU_EXIT_ACCESS:
-            sim_mem_access_fault(d, v, &ex.access);
+            if (!v->access_handled)
+                sim_mem_access_fault(d, v, &ex.access);
+            v->access_handled = false;
             break;
         case CPU_EXIT_HLT:
             v->state = SIM_VCPU_HALTED;

@@ -26,6 +26,8 @@ int sim_monitor_enable(struct sim_domain *d, unsigned version, struct ring_fds *
     }
     m->version = version;
     m->evtchn = ring_evtchn(m->ring);
+    if (d->client)
+        evtchn_mask(m->evtchn);
     m->blocked = m->waitq_len = 0;
     m->last_vcpu_wake_up = d->nr_vcpus - 1;
     m->ring_error_noted = false;
@@ -109,6 +111,7 @@ static void monitor_post(struct sim_domain *d, struct sim_vcpu *v, bool sync, st
     evtchn_notify(m->evtchn);
     d->event_posted = true;
     d->event_vcpu = v->id;
+    d->events_in_run++;
     sim_note(d, SIM_NOTE_REQUEST, v->id, req, "request");
 }
 
@@ -234,9 +237,17 @@ static void monitor_resume(struct sim_domain *d)
 void sim_monitor_poll(struct sim_domain *d)
 {
     struct sim_monitor *m = &d->monitor;
-    if (!m->ring || evtchn_pending(m->evtchn) <= 0)
+    if (!m->ring)
         return;
-    evtchn_unmask(m->evtchn);
+    if (d->client) {
+        /* An in-process client: our port stays masked (sim_set_client), its notify is a pending bit. */
+        if (!evtchn_take_pending(m->evtchn))
+            return;
+    } else {
+        if (evtchn_pending(m->evtchn) <= 0)
+            return;
+        evtchn_unmask(m->evtchn);
+    }
     monitor_resume(d);
 }
 

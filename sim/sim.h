@@ -124,6 +124,23 @@ struct sim_stop {
  */
 int sim_run(struct sim_domain *d, uint64_t max_insns, struct sim_stop *stop);
 
+/* ---- An in-process client's turn ---------------------------------------- */
+
+/*
+ * Registers the turn of an in-process client, the way a client thread would
+ * wake on its event channel, but deterministic: whenever a request has been
+ * put on the ring, the simulator calls fn (on its own thread, possibly from
+ * inside the vCPU's run), then takes whatever responses the client put and
+ * notified.  The client works through the real ring and the calls of this
+ * header; it must not call sim_run.  When the response lets the vCPU go on
+ * with nothing left to emulate, the vCPU continues without leaving the
+ * engine: the fast path for event round trips.  With a client registered,
+ * sim_run never stops with SIM_STOP_EVENT unless a vCPU keeps faulting
+ * without progress (a client that never relaxes access).
+ */
+typedef void (*sim_client_fn)(void *opaque);
+void sim_set_client(struct sim_domain *d, sim_client_fn fn, void *opaque);
+
 /* ---- What the hypervisor did, for logs ------------------------------------ */
 
 enum sim_note_kind {

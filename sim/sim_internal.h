@@ -21,6 +21,7 @@ struct sim_resume {
 };
 
 struct sim_vcpu {
+    struct sim_domain *domain;
     unsigned id;
     struct cpu *cpu;
     enum sim_vcpu_state state;   /* RUNNABLE, HALTED or FAULTED; PAUSED is derived */
@@ -33,6 +34,9 @@ struct sim_vcpu {
     bool has_vm_event;           /* Xen's v->arch.vm_event: allocated by monitor enable */
     bool single_step;            /* Xen's v->arch.hvm.single_step (MTF), flipped by TOGGLE_SINGLESTEP */
     uint64_t insns;
+    bool access_handled;         /* the in-engine handler already dealt with the exit */
+    uint64_t last_fault_rip, last_fault_gpa;
+    unsigned same_fault;         /* in-engine retries of one fault without progress */
     char fault[200];
 };
 
@@ -59,11 +63,16 @@ struct sim_domain {
     unsigned next_vcpu;          /* round-robin cursor */
     struct sim_monitor monitor;
     bool crashed;
+    bool ran;                    /* some vCPU has run: its translated code may be stale after a write */
     char crash_why[256];
     bool event_posted;           /* a request went on the ring during this sim_run */
     unsigned event_vcpu;
     sim_observer_fn observer;
     void *observer_opaque;
+    sim_client_fn client;        /* an in-process client's turn (sim_set_client) */
+    void *client_opaque;
+    bool in_client;
+    uint64_t events_in_run;
     char error[256];
 };
 

@@ -165,3 +165,22 @@ Test(vme, versions_and_names)
     cr_expect_str_eq(vme_flag_name(5), "SET_EMUL_READ_DATA");
     cr_expect_null(vme_reason_name(99));
 }
+
+/* A response with SET_EMUL_READ_DATA carries the read buffer in the data union, not registers. */
+Test(vme, encode_emul_read_data_response)
+{
+    for (unsigned version = 1; version <= 7; version += 6) {
+        struct vme_msg m = mem_access_msg(version);
+        m.flags = VME_FLAG_VCPU_PAUSED | VME_FLAG_EMULATE | VME_FLAG_SET_EMUL_READ_DATA;
+        m.emul_read.size = 4;
+        memcpy(m.emul_read.data, "\x11\x22\x33\x44", 4);
+        unsigned char slot[400];
+        cr_assert_eq(vme_encode(version, &m, slot), 0);
+        cr_expect_eq(rd32(slot, 56), 4, "v%u size at byte 56", version);
+        cr_expect_eq(rd32(slot, 60), 0x44332211, "v%u data from byte 60", version);
+        struct vme_msg back;
+        vme_decode(version, slot, &back);
+        cr_expect_eq(back.emul_read.size, 4);
+        cr_expect_arr_eq(back.emul_read.data, m.emul_read.data, 4);
+    }
+}
