@@ -188,7 +188,10 @@ static void build_response(struct run *r, const struct scenario_response *sr,
         /* As a client doing SET_REGISTERS does: start from the request's registers. */
         rsp->regs = req->regs;
         for (size_t i = 0; i < sr->registers.n; i++)
-            if (!set_msg_reg(rsp, sr->registers.v[i].reg, sr->registers.v[i].value))
+            if (set_msg_reg(rsp, sr->registers.v[i].reg, sr->registers.v[i].value))
+                run_log_add(r, RUN_LOG_CLIENT, 0, req->vcpu_id, NULL, "register block: %s = %#" PRIx64,
+                            scenario_reg_name(sr->registers.v[i].reg), sr->registers.v[i].value);
+            else
                 run_log_add(r, RUN_LOG_CLIENT, 0, req->vcpu_id, NULL,
                             "%s:%" PRIu32 ":%" PRIu32 ": register %s is not applied by SET_REGISTERS "
                             "(Xen applies GPRs, rflags and rip only): sent anyway",
@@ -305,10 +308,10 @@ bool run_client_step(struct run *r, bool domain_blocked)
             r->counts[req.reason]++;
         run_log_add(r, RUN_LOG_REQUEST, seq, req.vcpu_id, &req, "request");
         acted = true;
+        /* Held responses count this event; those now due go out after its own answer. */
         for (size_t i = 0; i < r->nr_held; i++)
             if (r->held[i].remaining)
                 r->held[i].remaining--;
-        release_held(r, false);
         if (!r->s->has_client)
             continue; /* a client that attached and never answers */
         struct run_expect *e = find_expect(r, seq, &req);
@@ -320,15 +323,16 @@ bool run_client_step(struct run *r, bool domain_blocked)
         const struct scenario_response *sr = &e->ev->response;
         if (sr->no_response) {
             run_log_add(r, RUN_LOG_CLIENT, seq, req.vcpu_id, NULL, "does not answer, as scripted");
-            continue;
+        } else {
+            apply_set_access(r, seq, sr);
+            struct vme_msg rsp;
+            build_response(r, sr, &req, &rsp);
+            if (sr->defer)
+                hold(r, seq, &rsp, sr->defer);
+            else
+                put_response(r, seq, &rsp);
         }
-        apply_set_access(r, seq, sr);
-        struct vme_msg rsp;
-        build_response(r, sr, &req, &rsp);
-        if (sr->defer)
-            hold(r, seq, &rsp, sr->defer);
-        else
-            put_response(r, seq, &rsp);
+        release_held(r, false);
     }
     if (!r->failed && r->back && ring_back_error(r->back)[0]) {
         r->error = true;

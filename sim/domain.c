@@ -258,7 +258,7 @@ int sim_vcpu_get_regs(struct sim_domain *d, unsigned vcpu, struct cpu_regs *r)
 {
     struct sim_vcpu *v = sim_vcpu(d, vcpu);
     if (!v)
-        return sim_set_error(d, -EINVAL, "no vCPU %u (the domain has %u)", vcpu, d->nr_vcpus);
+        return sim_set_error(d, -EINVAL, "no vCPU %u (the domain has %u vCPU(s))", vcpu, d->nr_vcpus);
     int rc = cpu_get_regs(v->cpu, r);
     return rc < 0 ? sim_set_error(d, rc, "vCPU %u: %s", vcpu, cpu_error(v->cpu)) : 0;
 }
@@ -267,7 +267,7 @@ int sim_vcpu_set_regs(struct sim_domain *d, unsigned vcpu, const struct cpu_regs
 {
     struct sim_vcpu *v = sim_vcpu(d, vcpu);
     if (!v)
-        return sim_set_error(d, -EINVAL, "no vCPU %u (the domain has %u)", vcpu, d->nr_vcpus);
+        return sim_set_error(d, -EINVAL, "no vCPU %u (the domain has %u vCPU(s))", vcpu, d->nr_vcpus);
     int rc = cpu_set_regs(v->cpu, r);
     return rc < 0 ? sim_set_error(d, rc, "vCPU %u: %s", vcpu, cpu_error(v->cpu)) : 0;
 }
@@ -465,6 +465,7 @@ int sim_run(struct sim_domain *d, uint64_t max_insns, struct sim_stop *stop)
             sim_stop_set(stop, SIM_STOP_ERROR, v->id, d->error);
             return 0;
         }
+        stop->insns += (uint64_t)rc;
         if (!sim_vcpu_runnable(v) || d->crashed || d->event_posted)
             continue;
         d->ran = true;

@@ -97,6 +97,12 @@ void sim_emulate_check(struct sim_domain *d, struct sim_vcpu *v, const struct vm
     bool violation = true;
     if (p2m_get_access(d->host_p2m, rsp->u.mem_access.gfn, &access) == 0)
         violation = p2m_access_violates(access, rsp->u.mem_access.flags);
+    if (!violation && !(rsp->u.mem_access.flags & (VME_MEM_ACCESS_R | VME_MEM_ACCESS_W | VME_MEM_ACCESS_X))) {
+        sim_note(d, SIM_NOTE_ACTION, v->id, NULL,
+                 "EMULATE ignored: the response's u.mem_access carries no R/W/X bits (Xen needs "
+                 "the client to echo the request's mem_access), so the instruction re-executes");
+        return;
+    }
     if (!violation) {
         sim_note(d, SIM_NOTE_ACTION, v->id, NULL,
                  "EMULATE not needed: gfn %#llx no longer forbids the access, so the instruction "
@@ -160,9 +166,11 @@ int sim_vcpu_do_resume(struct sim_domain *d, struct sim_vcpu *v)
     int rc = cpu_emulate(v->cpu, how, data, len, &ex);
     if (rc < 0)
         return sim_set_error(d, rc, "vCPU %u: emulation failed: %s", v->id, cpu_error(v->cpu));
+    int done = 0;
     switch (ex.reason) {
     case CPU_EXIT_STEP:
         v->insns++;
+        done = 1;
         sim_note(d, SIM_NOTE_ACTION, v->id, NULL, "emulated one instruction (%s)", kind);
         break;
     case CPU_EXIT_FAULT:
@@ -172,6 +180,7 @@ int sim_vcpu_do_resume(struct sim_domain *d, struct sim_vcpu *v)
         break;
     case CPU_EXIT_HLT:
         v->insns++;
+        done = 1;
         v->state = SIM_VCPU_HALTED;
         sim_note(d, SIM_NOTE_ACTION, v->id, NULL, "emulated HLT: vCPU %u halted", v->id);
         break;
@@ -181,5 +190,5 @@ int sim_vcpu_do_resume(struct sim_domain *d, struct sim_vcpu *v)
                  "emulation (%s) did not complete the instruction; it re-executes", kind);
         break;
     }
-    return 0;
+    return done;
 }

@@ -191,7 +191,7 @@ static void monitor_apply(struct sim_domain *d, const struct vme_msg *rsp)
     }
     if (rsp->vcpu_id >= d->nr_vcpus) {
         sim_note(d, SIM_NOTE_IGNORED, rsp->vcpu_id, rsp,
-                 "response skipped: vcpu_id %u is out of range (the domain has %u vCPUs)",
+                 "response skipped: vcpu_id %u is out of range (the domain has %u vCPU(s))",
                  rsp->vcpu_id, d->nr_vcpus);
         return;
     }

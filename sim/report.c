@@ -93,8 +93,6 @@ void run_describe(char *buf, size_t len, const struct vme_msg *m, bool response)
         append(buf, len, &off, " rip %#" PRIx64, m->regs.rip);
     else if (m->flags & VME_FLAG_SET_EMUL_READ_DATA)
         append(buf, len, &off, " read data of %" PRIu32 " byte(s)", m->emul_read.size);
-    else if (m->flags & VME_FLAG_SET_REGISTERS)
-        append(buf, len, &off, " rip %#" PRIx64 " rax %#" PRIx64, m->regs.rip, m->regs.rax);
 }
 
 void run_format_field(char *buf, size_t len, const struct scenario_match *f, uint64_t value)

@@ -374,6 +374,29 @@ static void run_free(struct run *r)
     free(r);
 }
 
+/* Prints `text` in lines of at most `width` columns, each starting with `indent`. */
+static void print_wrapped(FILE *out, const char *text, const char *indent, size_t width)
+{
+    size_t col = 0, room = width - strlen(indent);
+    const char *p = text;
+    while (*p) {
+        while (*p == ' ' || *p == '\n')
+            p++;
+        size_t w = strcspn(p, " \n");
+        if (!w)
+            break;
+        if (col && col + 1 + w > room) {
+            fputc('\n', out);
+            col = 0;
+        }
+        fprintf(out, "%s%.*s", col ? " " : indent, (int)w, p);
+        col += (col ? 1 : 0) + w;
+        p += w;
+    }
+    if (col)
+        fputc('\n', out);
+}
+
 /* Runs one loaded scenario; the run keeps the scenario. */
 static struct run *run_one(struct scenario *s, FILE *out)
 {
@@ -387,7 +410,7 @@ static struct run *run_one(struct scenario *s, FILE *out)
     if (out) {
         fprintf(out, "== %s (%s)\n", s->name, s->file);
         if (s->description)
-            fprintf(out, "   %s\n", s->description);
+            print_wrapped(out, s->description, "   ", 96);
     }
     if (setup(r) == 0) {
         if (out)
@@ -399,13 +422,18 @@ static struct run *run_one(struct scenario *s, FILE *out)
                                     : "no vm_event ring",
                     r->nr_expect);
         run_loop(r);
-        run_log_add(r, RUN_LOG_END, 0, 0, NULL, "the guest %s after %" PRIu64 " instruction(s)%s%s",
-                    r->end == RUN_END_HALTED ? "halted"
-                    : r->end == RUN_END_LIMIT ? "used its instruction budget"
-                    : r->end == RUN_END_CRASHED ? "was crashed"
-                    : r->end == RUN_END_FAULT ? "took an exception it cannot handle"
-                    : r->end == RUN_END_BLOCKED ? "is blocked"
-                    : "stopped", r->insns, r->end_why[0] ? ": " : "", r->end_why);
+        static const char *const ended[] = {
+            [RUN_END_HALTED] = "the guest halted", [RUN_END_LIMIT] = "the guest used its instruction budget",
+            [RUN_END_CRASHED] = "the domain was crashed",
+            [RUN_END_FAULT] = "the guest took an exception it cannot handle",
+            [RUN_END_BLOCKED] = "the guest is blocked", [RUN_END_ERROR] = "vmisim stopped",
+        };
+        if (r->end == RUN_END_NONE)
+            run_log_add(r, RUN_LOG_END, 0, 0, NULL, "the run stops at the first failed expectation, "
+                        "after %" PRIu64 " instruction(s)", r->insns);
+        else
+            run_log_add(r, RUN_LOG_END, 0, 0, NULL, "%s after %" PRIu64 " instruction(s)%s%s",
+                        ended[r->end], r->insns, r->end_why[0] ? ": " : "", r->end_why);
         if (!r->failed && !r->error) {
             run_client_finish(r);
             final_checks(r);
@@ -455,6 +483,10 @@ int vmisim_run(int argc, char **argv)
     }
     size_t nruns = 0, nbad = 0, passed = 0, failed = 0;
     int status = 0;
+    if (!quiet)
+        printf("(request: what the hypervisor put on the vm_event ring; expected: the scenario entry it "
+               "matched;\n client, response: what the scripted client did and answered; xen: what the "
+               "hypervisor did about it)\n\n");
     for (int i = first; i < argc; i++) {
         struct scenario *s;
         char err[1024];

@@ -103,7 +103,7 @@ void sim_monitor_free(struct sim_domain *d);
 /* mem_event.c */
 /* The vCPU's access was refused by cpu/: Xen's hvm_hap_nested_page_fault + p2m_mem_access_check. */
 void sim_mem_access_fault(struct sim_domain *d, struct sim_vcpu *v, const struct cpu_access *a);
-/* hvm_vm_event_do_resume: SET_REGISTERS, then the pending emulation.  0, or a vCPU fault. */
+/* hvm_vm_event_do_resume: SET_REGISTERS, then the pending emulation: instructions emulated (0, 1) or -errno. */
 int sim_vcpu_do_resume(struct sim_domain *d, struct sim_vcpu *v);
 /* vm_event_emulate_check, for one response to a paused vCPU. */
 void sim_emulate_check(struct sim_domain *d, struct sim_vcpu *v, const struct vme_msg *rsp);
