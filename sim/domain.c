@@ -212,24 +212,30 @@ void *sim_gpa(struct sim_domain *d, uint64_t gpa, uint64_t len)
     return d->ram + gpa;
 }
 
-int sim_mem_read(struct sim_domain *d, uint64_t gpa, void *buf, uint64_t len)
+/* sim_gpa, or the error that says why not. */
+static void *sim_gpa_checked(struct sim_domain *d, uint64_t gpa, uint64_t len)
 {
     void *p = sim_gpa(d, gpa, len);
     if (!p)
-        return sim_set_error(d, -EFAULT, "guest-physical range %#llx+%#llx is outside guest RAM (%#llx bytes)",
-                             (unsigned long long)gpa, (unsigned long long)len,
-                             (unsigned long long)d->ram_size);
+        sim_set_error(d, -EFAULT, "guest-physical range %#llx+%#llx is outside guest RAM (%#llx bytes)",
+                      (unsigned long long)gpa, (unsigned long long)len, (unsigned long long)d->ram_size);
+    return p;
+}
+
+int sim_mem_read(struct sim_domain *d, uint64_t gpa, void *buf, uint64_t len)
+{
+    void *p = sim_gpa_checked(d, gpa, len);
+    if (!p)
+        return -EFAULT;
     memcpy(buf, p, len);
     return 0;
 }
 
 int sim_mem_write(struct sim_domain *d, uint64_t gpa, const void *buf, uint64_t len)
 {
-    void *p = sim_gpa(d, gpa, len);
+    void *p = sim_gpa_checked(d, gpa, len);
     if (!p)
-        return sim_set_error(d, -EFAULT, "guest-physical range %#llx+%#llx is outside guest RAM (%#llx bytes)",
-                             (unsigned long long)gpa, (unsigned long long)len,
-                             (unsigned long long)d->ram_size);
+        return -EFAULT;
     memcpy(p, buf, len);
     /*
      * Guest code may have changed under translated blocks: cpu/ retranslates

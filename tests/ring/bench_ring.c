@@ -102,6 +102,15 @@ static void echo_client(const struct ring_fds *fds, bool wakeups, long spin_ns)
 
 struct latency { double median_us, p99_us; };
 
+/* Sorts the samples, frees them, and returns their median and 99th percentile. */
+static struct latency latency_of(double *samples, int n)
+{
+    qsort(samples, (size_t)n, sizeof(double), cmp_double);
+    struct latency l = {samples[n / 2], samples[(int)(n * 0.99)]};
+    free(samples);
+    return l;
+}
+
 static struct latency bench_cross_process(int rounds, bool wakeups, long spin_ns)
 {
     struct ring *r;
@@ -143,11 +152,8 @@ static struct latency bench_cross_process(int rounds, bool wakeups, long spin_ns
     }
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
-    qsort(samples, (size_t)rounds, sizeof(double), cmp_double);
-    struct latency l = {samples[rounds / 2], samples[(int)(rounds * 0.99)]};
-    free(samples);
     ring_destroy(r);
-    return l;
+    return latency_of(samples, rounds);
 }
 
 /* The machine's floor: two processes ping-pong over two eventfds, no ring at all. */
@@ -182,11 +188,8 @@ static struct latency bench_os_wakeup(int rounds)
     }
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
-    qsort(samples, (size_t)rounds, sizeof(double), cmp_double);
-    struct latency l = {samples[rounds / 2], samples[(int)(rounds * 0.99)]};
-    free(samples);
     ring_destroy(r);
-    return l;
+    return latency_of(samples, rounds);
 }
 
 int main(void)
