@@ -83,13 +83,19 @@ int cpu_set_msr(struct cpu *c, uint32_t index, uint64_t v)
 int cpu_read_ctl(struct cpu *c, uint64_t *cr0, uint64_t *cr3, uint64_t *cr4, uint64_t *efer,
                  unsigned *cpl)
 {
-    *cr0 = rd(c, UC_X86_REG_CR0);
-    *cr3 = rd(c, UC_X86_REG_CR3);
-    *cr4 = rd(c, UC_X86_REG_CR4);
+    /* Every TLB fill comes here: one batch (the registers' own cost is a few ns each). */
+    uint64_t v[3] = {0, 0, 0};
+    uint16_t cs = 0;
     uc_x86_msr m = {.rid = MSR_EFER};
-    uc_reg_read(c->uc, UC_X86_REG_MSR, &m);
+    int ids[5] = {UC_X86_REG_CR0, UC_X86_REG_CR3, UC_X86_REG_CR4, UC_X86_REG_CS, UC_X86_REG_MSR};
+    void *vals[5] = {&v[0], &v[1], &v[2], &cs, &m};
+    if (uc_reg_read_batch(c->uc, ids, vals, 5) != UC_ERR_OK)
+        return -EIO;
+    *cr0 = v[0];
+    *cr3 = v[1];
+    *cr4 = v[2];
     *efer = m.value;
-    *cpl = (unsigned)(rd(c, UC_X86_REG_CS) & 3);
+    *cpl = cs & 3u;
     return 0;
 }
 
@@ -218,16 +224,28 @@ bool cpu_invalid_hook(uc_engine *uc, void *opaque)
 
 /* ---- Registers ------------------------------------------------------------- */
 
-static void seg_from_gdt(struct cpu *c, uint16_t sel, struct cpu_segment *s)
+/*
+ * The attributes of the segment `sel`, from the guest's GDT or LDT entry (`tbl` holds the
+ * table's base and limit).  Each segment register keeps the descriptor it decoded, keyed by
+ * (selector, table base, table limit): the hardware's hidden descriptor cache likewise keeps
+ * what was loaded with the selector, whatever the table in memory says later.  An entry that
+ * cannot be read is not kept (read again next time).
+ */
+static void seg_from_table(struct cpu *c, unsigned i, uint16_t sel, const uc_x86_mmr *tbl,
+                           struct cpu_segment *s)
 {
+    struct cpu_segcache *k = &c->segc[i];
+    if (k->valid && k->sel == sel && k->tbase == tbl->base && k->tlimit == tbl->limit) {
+        *s = k->seg;
+        return;
+    }
     memset(s, 0, sizeof(*s));
     s->selector = sel;
-    if ((sel & ~3u) == 0)
-        return;
-    uc_x86_mmr g = {0};
-    uc_reg_read(c->uc, (sel & 4) ? UC_X86_REG_LDTR : UC_X86_REG_GDTR, &g);
-    uint64_t d;
-    if ((uint32_t)(sel & ~7u) + 7 > g.limit || cpu_read_gla(c, g.base + (sel & ~7u), &d, 8) < 0)
+    k->valid = false;
+    uint64_t d = 0;
+    if ((sel & ~3u) != 0
+        && ((uint32_t)(sel & ~7u) + 7 > tbl->limit
+            || cpu_read_gla(c, tbl->base + (sel & ~7u), &d, 8) < 0))
         return;
     s->base = ((d >> 16) & 0xffffff) | ((d >> 32) & 0xff000000);
     uint32_t lim = (uint32_t)((d & 0xffff) | ((d >> 32) & 0xf0000));
@@ -235,65 +253,101 @@ static void seg_from_gdt(struct cpu *c, uint16_t sel, struct cpu_segment *s)
     if (s->attr & (1u << 15))
         lim = (lim << 12) | 0xfff;
     s->limit = lim;
+    *k = (struct cpu_segcache){.valid = true, .sel = sel, .tbase = tbl->base,
+                               .tlimit = tbl->limit, .seg = *s};
+}
+
+enum { SEG_CS, SEG_SS, SEG_DS, SEG_ES, SEG_FS, SEG_GS, SEG_N };
+#define GETREGS_N 50
+
+/* The ids and destinations of everything cpu_get_regs reads, in one uc_reg_read_batch. */
+static int getregs_batch(struct cpu *c, struct cpu_regs *r, uint16_t *sel, uc_x86_mmr *tbl,
+                         uc_x86_msr *msr, int *ids, void **vals)
+{
+    int n = 0;
+#define ADD(id, p) (ids[n] = (id), vals[n] = (p), n++)
+    bool lm = c->mode == CPU_MODE_LONG;
+    ADD(cpu_reg_id(c->mode, UC_X86_REG_RAX), &r->rax);
+    ADD(cpu_reg_id(c->mode, UC_X86_REG_RBX), &r->rbx);
+    ADD(cpu_reg_id(c->mode, UC_X86_REG_RCX), &r->rcx);
+    ADD(cpu_reg_id(c->mode, UC_X86_REG_RDX), &r->rdx);
+    ADD(cpu_reg_id(c->mode, UC_X86_REG_RSI), &r->rsi);
+    ADD(cpu_reg_id(c->mode, UC_X86_REG_RDI), &r->rdi);
+    ADD(cpu_reg_id(c->mode, UC_X86_REG_RBP), &r->rbp);
+    ADD(cpu_reg_id(c->mode, UC_X86_REG_RSP), &r->rsp);
+    if (lm) {
+        ADD(UC_X86_REG_R8, &r->r8);
+        ADD(UC_X86_REG_R9, &r->r9);
+        ADD(UC_X86_REG_R10, &r->r10);
+        ADD(UC_X86_REG_R11, &r->r11);
+        ADD(UC_X86_REG_R12, &r->r12);
+        ADD(UC_X86_REG_R13, &r->r13);
+        ADD(UC_X86_REG_R14, &r->r14);
+        ADD(UC_X86_REG_R15, &r->r15);
+    }
+    ADD(cpu_reg_id(c->mode, UC_X86_REG_RIP), &r->rip);
+    ADD(cpu_reg_id(c->mode, UC_X86_REG_RFLAGS), &r->rflags);
+    ADD(UC_X86_REG_CR0, &r->cr0);
+    ADD(UC_X86_REG_CR2, &r->cr2);
+    ADD(UC_X86_REG_CR3, &r->cr3);
+    ADD(UC_X86_REG_CR4, &r->cr4);
+    ADD(UC_X86_REG_DR7, &r->dr7);
+    ADD(UC_X86_REG_FS_BASE, &r->fs_base);
+    if (lm) /* Unicorn's 32-bit mode has no GS_BASE register: it reads as 0 */
+        ADD(UC_X86_REG_GS_BASE, &r->gs_base);
+    static const uint32_t msr_ids[] = {MSR_EFER, MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SFMASK,
+                                       MSR_KERNEL_GS, MSR_SYSENTER_CS, MSR_SYSENTER_ESP,
+                                       MSR_SYSENTER_EIP};
+    for (unsigned i = 0; i < 9; i++) {
+        msr[i] = (uc_x86_msr){.rid = msr_ids[i]};
+        ADD(UC_X86_REG_MSR, &msr[i]);
+    }
+    static const int seg_ids[SEG_N] = {UC_X86_REG_CS, UC_X86_REG_SS, UC_X86_REG_DS,
+                                       UC_X86_REG_ES, UC_X86_REG_FS, UC_X86_REG_GS};
+    for (unsigned i = 0; i < SEG_N; i++)
+        ADD(seg_ids[i], &sel[i]);
+    ADD(UC_X86_REG_GDTR, &tbl[0]);
+    ADD(UC_X86_REG_IDTR, &tbl[1]);
+    ADD(UC_X86_REG_LDTR, &tbl[2]);
+    ADD(UC_X86_REG_TR, &tbl[3]);
+#undef ADD
+    return n;
 }
 
 int cpu_get_regs(struct cpu *c, struct cpu_regs *r)
 {
     memset(r, 0, sizeof(*r));
-    static const int ids[] = {
-        UC_X86_REG_RAX, UC_X86_REG_RBX, UC_X86_REG_RCX, UC_X86_REG_RDX, UC_X86_REG_RSI,
-        UC_X86_REG_RDI, UC_X86_REG_RBP, UC_X86_REG_RSP, UC_X86_REG_R8, UC_X86_REG_R9,
-        UC_X86_REG_R10, UC_X86_REG_R11, UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14,
-        UC_X86_REG_R15, UC_X86_REG_RIP, UC_X86_REG_RFLAGS, UC_X86_REG_CR0, UC_X86_REG_CR2,
-        UC_X86_REG_CR3, UC_X86_REG_CR4, UC_X86_REG_DR7, UC_X86_REG_FS_BASE, UC_X86_REG_GS_BASE};
-    uint64_t *dst[] = {&r->rax, &r->rbx, &r->rcx, &r->rdx, &r->rsi, &r->rdi, &r->rbp,
-                       &r->rsp, &r->r8,  &r->r9,  &r->r10, &r->r11, &r->r12, &r->r13,
-                       &r->r14, &r->r15, &r->rip, &r->rflags, &r->cr0, &r->cr2, &r->cr3,
-                       &r->cr4, &r->dr7, &r->fs_base, &r->gs_base};
-    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
-        *dst[i] = rd(c, ids[i]);
-    if (c->mode != CPU_MODE_LONG) {
-        static const int ids32[] = {UC_X86_REG_EAX, UC_X86_REG_EBX, UC_X86_REG_ECX,
-                                    UC_X86_REG_EDX, UC_X86_REG_ESI, UC_X86_REG_EDI,
-                                    UC_X86_REG_EBP, UC_X86_REG_ESP, UC_X86_REG_EIP,
-                                    UC_X86_REG_EFLAGS};
-        uint64_t *d32[] = {&r->rax, &r->rbx, &r->rcx, &r->rdx, &r->rsi,
-                           &r->rdi, &r->rbp, &r->rsp, &r->rip, &r->rflags};
-        for (size_t i = 0; i < sizeof(ids32) / sizeof(ids32[0]); i++) {
-            uint32_t v = 0;
-            uc_reg_read(c->uc, ids32[i], &v);
-            *d32[i] = v;
-        }
+    uint16_t sel[SEG_N] = {0};
+    uc_x86_mmr tbl[4];
+    memset(tbl, 0, sizeof(tbl));
+    uc_x86_msr msr[9];
+    int ids[GETREGS_N];
+    void *vals[GETREGS_N];
+    int n = getregs_batch(c, r, sel, tbl, msr, ids, vals);
+    if (uc_reg_read_batch(c->uc, ids, vals, n) != UC_ERR_OK) {
+        /* One register Unicorn refuses must not cost the others: read them one by one. */
+        memset(r, 0, sizeof(*r));
+        memset(sel, 0, sizeof(sel));
+        memset(tbl, 0, sizeof(tbl));
+        for (int i = 0; i < n; i++)
+            uc_reg_read(c->uc, ids[i], vals[i]);
     }
-    struct { uint32_t msr; uint64_t *v; } msrs[] = {
-        {MSR_EFER, &r->efer}, {MSR_STAR, &r->star}, {MSR_LSTAR, &r->lstar},
-        {MSR_CSTAR, &r->cstar}, {MSR_SFMASK, &r->sfmask}, {MSR_KERNEL_GS, &r->shadow_gs},
-        {MSR_SYSENTER_CS, &r->sysenter_cs}, {MSR_SYSENTER_ESP, &r->sysenter_esp},
-        {MSR_SYSENTER_EIP, &r->sysenter_eip}};
-    for (size_t i = 0; i < sizeof(msrs) / sizeof(msrs[0]); i++)
-        cpu_get_msr(c, msrs[i].msr, msrs[i].v);
+    uint64_t *msr_dst[9] = {&r->efer, &r->star, &r->lstar, &r->cstar, &r->sfmask,
+                            &r->shadow_gs, &r->sysenter_cs, &r->sysenter_esp, &r->sysenter_eip};
+    for (unsigned i = 0; i < 9; i++)
+        *msr_dst[i] = msr[i].value;
     r->xcr0 = c->xcr0;
-    struct { int id; struct cpu_segment *s; } segs[] = {
-        {UC_X86_REG_CS, &r->cs}, {UC_X86_REG_SS, &r->ss}, {UC_X86_REG_DS, &r->ds},
-        {UC_X86_REG_ES, &r->es}, {UC_X86_REG_FS, &r->fs}, {UC_X86_REG_GS, &r->gs}};
-    for (size_t i = 0; i < sizeof(segs) / sizeof(segs[0]); i++) {
-        uint16_t sel = 0;
-        uc_reg_read(c->uc, segs[i].id, &sel);
-        seg_from_gdt(c, sel, segs[i].s);
-    }
+    struct cpu_segment *segs[SEG_N] = {&r->cs, &r->ss, &r->ds, &r->es, &r->fs, &r->gs};
+    for (unsigned i = 0; i < SEG_N; i++)
+        seg_from_table(c, i, sel[i], (sel[i] & 4) ? &tbl[2] : &tbl[0], segs[i]);
     r->fs.base = r->fs_base;
     r->gs.base = r->gs_base;
-    uc_x86_mmr g = {0};
-    uc_reg_read(c->uc, UC_X86_REG_GDTR, &g);
-    r->gdtr_base = g.base;
-    r->gdtr_limit = (uint16_t)g.limit;
-    uc_reg_read(c->uc, UC_X86_REG_IDTR, &g);
-    r->idtr_base = g.base;
-    r->idtr_limit = (uint16_t)g.limit;
-    uc_reg_read(c->uc, UC_X86_REG_LDTR, &g);
-    r->ldtr = (struct cpu_segment){g.selector, g.base, g.limit, g.flags};
-    uc_reg_read(c->uc, UC_X86_REG_TR, &g);
-    r->tr = (struct cpu_segment){g.selector, g.base, g.limit, g.flags};
+    r->gdtr_base = tbl[0].base;
+    r->gdtr_limit = (uint16_t)tbl[0].limit;
+    r->idtr_base = tbl[1].base;
+    r->idtr_limit = (uint16_t)tbl[1].limit;
+    r->ldtr = (struct cpu_segment){tbl[2].selector, tbl[2].base, tbl[2].limit, tbl[2].flags};
+    r->tr = (struct cpu_segment){tbl[3].selector, tbl[3].base, tbl[3].limit, tbl[3].flags};
     return 0;
 }
 
@@ -525,6 +579,20 @@ static int deliver(struct cpu *c, struct cpu_exit *exit, unsigned vector, bool h
     return 0;
 }
 
+/*
+ * Drops Unicorn's block that ends at the exit `at` (its code stops the run there): Unicorn does
+ * it itself after a run with exits, but not when the fetch of that page was refused then.
+ */
+static void drop_exit_block(struct cpu *c, uint64_t at)
+{
+    c->quiet_fill = true;
+    c->quiet_refused = false;
+    uc_ctl_remove_cache(c->uc, at - 1, at);
+    c->quiet_fill = false;
+    if (!c->quiet_refused)
+        c->stale_exit = 0;
+}
+
 static int run_loop(struct cpu *c, uint64_t max, bool step, struct cpu_exit *exit)
 {
     memset(exit, 0, sizeof(*exit));
@@ -536,6 +604,7 @@ static int run_loop(struct cpu *c, uint64_t max, bool step, struct cpu_exit *exi
     uint64_t done = 0;
     int rc = 0;
     const uint64_t total = step ? 1 : max;
+    uint64_t exit_next = 0; /* exit to arm for the next uc_emu_start (premature fetch) */
     for (;;) {
         if (done >= total) { /* e.g. a block-scan restart after the budget was used */
             exit->reason = step ? CPU_EXIT_STEP : CPU_EXIT_LIMIT;
@@ -552,17 +621,31 @@ static int run_loop(struct cpu *c, uint64_t max, bool step, struct cpu_exit *exi
         c->blk_valid = false;
         c->iter_done = 0;
         c->budget = budget;
+        if (c->stale_exit)
+            drop_exit_block(c, c->stale_exit);
         uc_context_save(c->uc, ctx);
         uint64_t rip0 = cpu_rip(c);
+        uint64_t armed = exit_next;
+        exit_next = 0;
+        if (armed && uc_ctl_set_exits(c->uc, &armed, 1) != UC_ERR_OK)
+            armed = 0;
+        c->exit_at = armed;
         c->running = true;
         uc_err e = uc_emu_start(c->uc, rip0, 0, 0, (size_t)budget);
         c->running = false;
+        if (armed)
+            uc_ctl_set_exits(c->uc, NULL, 0);
+        c->exit_at = 0;
+        c->premature_off = false;
         uint64_t rip = cpu_rip(c);
         enum cpu_pending p = c->pend;
-        bool mmu_pend = p == PEND_ACCESS || p == PEND_PF || p == PEND_GP || p == PEND_BADGPA;
+        bool mmu_pend = p == PEND_ACCESS || p == PEND_PF || p == PEND_GP || p == PEND_BADGPA
+                        || p == PEND_PREMATURE;
         if (mmu_pend && e != UC_ERR_EXCEPTION)
             p = PEND_NONE; /* a refused probe the instruction did not act on */
-        bool limit = e == UC_ERR_OK && p == PEND_NONE && !c->hlt && c->vector < 0;
+        /* Stopped at the armed exit: the code before the boundary ran, nothing else happened. */
+        bool at_exit = armed && rip == armed && p == PEND_NONE && !c->hlt && c->vector < 0;
+        bool limit = e == UC_ERR_OK && p == PEND_NONE && !c->hlt && c->vector < 0 && !at_exit;
         if (limit && rip > rip0 && c->blk_valid) {
             /* Unicorn executes an HLT even when the count ran out just before it (our hook is
              * not called then): put RIP back on it, it has not been "executed" for us. */
@@ -585,8 +668,25 @@ static int run_loop(struct cpu *c, uint64_t max, bool step, struct cpu_exit *exi
         done += c->iter_done;
         exit->insns = done;
 
-        if (p == PEND_RESTART)
+        if (p == PEND_RESTART || at_exit)
             continue;
+        if (p == PEND_PREMATURE) {
+            /*
+             * Nothing ran of the block being translated.  Drop any cached translation of it
+             * (a block cached when the next page was executable is refused at lookup) and run
+             * again with an exit at the first instruction that reaches the refused page.  If
+             * that was already tried from here, report the refusal as it comes.
+             */
+            if (armed && armed == c->premature_exit && rip == rip0) {
+                c->premature_off = true;
+            } else {
+                c->quiet_fill = true;
+                uc_ctl_remove_cache(c->uc, rip, c->premature_exit);
+                c->quiet_fill = false;
+                exit_next = c->premature_exit;
+            }
+            continue;
+        }
         if (p == PEND_PAUSE) {
             exit->reason = CPU_EXIT_PAUSE;
             break;

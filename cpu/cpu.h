@@ -32,7 +32,11 @@
  *   fetch of the instruction bytes.  The part of the access inside the
  *   refused page is reported (gla, gpa, size), plus the whole access.  When
  *   no decoded access matches (rare implicit accesses) `exact` is false and
- *   gla/gpa are the page's first byte with size 0.
+ *   gla/gpa are the page's first byte with size 0.  An in-GPT event (the
+ *   walker's own read of an entry, or its A/D write) reports, as Xen does, the
+ *   exact linear address being translated: the first byte of the decoded
+ *   access (of the kind the walk is for) inside the page being translated;
+ *   gpa is the entry's address and size 8.
  * - Interception.  A BLOCK hook sees each new translation block once (hash
  *   set keyed by block address and size), scans it with Capstone and adds a
  *   narrow CODE hook (begin = end = address) for each instruction to
@@ -40,10 +44,30 @@
  *   start.  The block scan also yields the block's instruction count, which is
  *   how cpu/ counts executed instructions exactly (cpu_exit.insns).
  * - Run control.  Every uc_emu_start is bounded by an instruction count and
- *   runs with Unicorn "exits" enabled and empty: an `until` address would be
- *   translated by Unicorn (a TLB fill of a made-up address).
- *   cpu_run() never executes more than `max_insns` instructions (a REP
- *   iteration counts as one, as Unicorn counts it).
+ *   runs with Unicorn "exits" enabled and empty (an `until` address would be
+ *   translated by Unicorn: a TLB fill of a made-up address), except after a
+ *   premature fetch refusal (below).  cpu_run() never executes more than
+ *   `max_insns` instructions (a REP iteration counts as one, as Unicorn
+ *   counts it).
+ * - Fetch faults at a page boundary.  Unicorn translates a whole block,
+ *   possibly across a page boundary, before running any of it (count = 1 does
+ *   not shorten blocks): the fetch of the next page P+1 is asked for while RIP
+ *   is still at the block's start in page P, with the registers of the
+ *   block's start.  A fetch refusal (p2m, in-GPT, guest #PF, non-canonical)
+ *   whose page the instruction at RIP does not reach is premature: the fill
+ *   refuses it without any effect (no event, no handler call, no A bit, no
+ *   TLB entry), cpu_run drops any cached translation of the block, arms a
+ *   Unicorn exit at the first instruction that reaches P+1 (decoded with
+ *   Capstone from guest memory) and runs again: Unicorn translates the block
+ *   only up to the exit, the code before the boundary runs (with its own
+ *   events, in order, and exact instruction counts under the same max_insns
+ *   bound), and the run stops at the exit; the next run starts there and the
+ *   fetch is refused at its own instruction (RIP = the first byte of P+1 or
+ *   the straddling instruction).  Unicorn drops the exit's block itself after
+ *   the run.  If arming did not help (Capstone and Unicorn disagree on the
+ *   bytes), the refusal is reported as it comes.  Cost: one more
+ *   uc_emu_start (≈10 µs) each time such a block is entered while P+1 is
+ *   refused.
  * - Events resolved inside the engine.  Leaving and re-entering uc_emu_start
  *   costs ~10 µs.  A handler registered with cpu_set_handler() is called from
  *   inside the engine (TLB fill, code hook) and can resolve an event there:
@@ -68,7 +92,7 @@
  *   Unicorn retranslates it with a different size; cpu_flush_code() forces a
  *   full rescan.  Blocks are keyed by guest-linear address.
  * - Single-step runs the engine for one instruction (≈2 µs per step
- *   measured).  A REP string instruction stops after each iteration, as with
+ *   measured; a step whose block runs into a refused page costs two runs).  A REP string instruction stops after each iteration, as with
  *   EFLAGS.TF, but RIP stays on the REP after the last iteration and one more
  *   step (RCX = 0, nothing accessed) moves it on; the hardware moves RIP with
  *   the last iteration.  Unicorn counts each iteration as an instruction, and
@@ -82,8 +106,26 @@
  * - Exception delivery bypasses the p2m restrictions for the IDT read and
  *   the stack frame writes (the guest's own paging still applies).
  * - Segment attributes (base, limit, access rights) of CS/DS/ES/SS/FS/GS are
- *   read from the guest GDT entry of the selector, not from Unicorn's hidden
- *   descriptor cache (which Unicorn does not expose); FS/GS bases are exact.
+ *   decoded from the guest GDT (or LDT) entry of the selector, not taken from
+ *   Unicorn's hidden descriptor cache (which Unicorn does not expose); FS/GS
+ *   bases are exact.  Each segment register keeps the descriptor it decoded,
+ *   keyed by (selector, table base, table limit), as the hardware's hidden
+ *   descriptor cache keeps what was loaded with the selector: rewriting the
+ *   entry in memory changes nothing until the selector or the GDTR/LDTR
+ *   changes (or the entry could not be read: then it is read again next
+ *   time).  Unlike the hardware, reloading the same selector between two
+ *   cpu_get_regs calls is not noticed.
+ *
+ * Cost of the register block (measured with tests/cpu/bench_cpu): cpu_get_regs
+ * reads everything in one uc_reg_read_batch (50 registers, ≈2–3 ns each in
+ * Unicorn's register switch) and decodes no descriptor while the selectors and
+ * tables are unchanged (≈230 ns per call; it was ≈630 ns with one read per
+ * register and 6 GDT walks).  Every TLB fill reads CR0/CR3/CR4/CS/EFER in one
+ * batch (≈18 ns).  EFER and CS are deliberately not cached across fills:
+ * WRMSR, SWAPGS, SYSCALL/SYSRET/IRET and far transfers execute silently in
+ * Unicorn (no hook unless intercepted), so a cache would need hooks on all of
+ * them, to save ≈5 ns per fill.  Decoding an instruction reads its bytes page
+ * by page (at most two walks), not byte by byte.
  */
 #ifndef VMISIM_CPU_H
 #define VMISIM_CPU_H
@@ -170,7 +212,8 @@ struct cpu_access {
     bool in_gpt;          /* the walker's own access to a page-table entry (FAULT_IN_GPT) */
     bool gla_valid;       /* always true: every access cpu/ checks has a linear address */
     bool exact;           /* gla/size come from decoding the instruction */
-    uint64_t gla;         /* linear address of the first refused byte */
+    uint64_t gla;         /* linear address of the first refused byte; for in_gpt, of the
+                             access being translated, in the page being translated */
     uint64_t gpa;         /* guest-physical address of that byte (the PTE's for in_gpt) */
     uint32_t size;        /* bytes of the access inside the refused page (8 for a PTE) */
     uint64_t access_gla;  /* the whole access as decoded (may straddle pages) */

@@ -39,9 +39,19 @@ enum cpu_pending {
     PEND_VECTOR,   /* exception raised by Unicorn (INTR hook / invalid insn) */
     PEND_RESTART,  /* block scan added hooks: restart at the block */
     PEND_PAUSE,
+    PEND_PREMATURE, /* a fetch refused while translating ahead of RIP: premature_exit */
 };
 
 #define CPU_SCRATCH_FRAMES 8
+
+/* A segment register's decoded descriptor, keyed by selector and descriptor table. */
+struct cpu_segcache {
+    bool valid;
+    uint16_t sel;
+    uint64_t tbase;
+    uint32_t tlimit;
+    struct cpu_segment seg;
+};
 
 struct cpu {
     uc_engine *uc;
@@ -81,6 +91,22 @@ struct cpu {
     uint64_t budget;
     bool pending_skip; /* cpu_insn_skip called from a handler */
 
+    /*
+     * Fetch refusals ahead of RIP (Unicorn translates a whole block, across a page boundary,
+     * before running it).  premature_exit: the first instruction that reaches the refused page
+     * (set by the fill); exit_at: the Unicorn exit armed for the current uc_emu_start (0 =
+     * none), so that the block is translated only up to it; premature_off: report the next
+     * refusal as it comes (arming did not help); quiet_fill: refuse without any effect (our own
+     * uc_ctl_remove_cache calls); quiet_refused: such a refusal happened; stale_exit: an exit
+     * whose block Unicorn could not drop after the run (dropped before the next run).
+     */
+    uint64_t premature_exit;
+    uint64_t exit_at;
+    bool premature_off;
+    bool quiet_fill;
+    bool quiet_refused;
+    uint64_t stale_exit;
+
     /* One-instruction emulation. */
     bool bypass;
     unsigned emul_flags;
@@ -99,6 +125,7 @@ struct cpu {
     bool in_fill;        /* inside the TLB-fill callback (and so inside the handler it calls) */
     bool flush_pending;  /* a restriction arrived in_fill: flush before the engine runs again */
     uint64_t xcr0;
+    struct cpu_segcache segc[6]; /* CS SS DS ES FS GS (cpu_get_regs) */
     char error[256];
 };
 
@@ -160,6 +187,12 @@ int cpu_decode_at(struct cpu *c, uint64_t rip, cs_insn **out);
 unsigned cpu_insn_accesses(struct cpu *c, uint64_t rip, struct cpu_macc *acc, unsigned max);
 /* Fills ev->access's exact fields from the decoded accesses of the instruction at RIP. */
 void cpu_access_detail(struct cpu *c, struct cpu_access *a, uint64_t page, unsigned kind);
+/*
+ * A fetch of `page` refused while RIP is at `rip`: when the instruction at rip does not reach
+ * `page` (the block is being translated ahead of execution), the address of the first
+ * instruction from rip that does (the refusal is premature); else 0.
+ */
+uint64_t cpu_fetch_boundary(struct cpu *c, uint64_t rip, uint64_t page);
 /* Number of instructions from block start to addr (decoding). */
 uint32_t cpu_insn_index(struct cpu *c, uint64_t blk, uint32_t size, uint64_t addr);
 int cpu_blk_reset(struct cpu *c);

@@ -54,12 +54,15 @@ static uint64_t reg_value(struct cpu *c, x86_reg r)
 int cpu_decode_at(struct cpu *c, uint64_t rip, cs_insn **out)
 {
     uint8_t buf[16];
-    size_t n = 0;
-    /* Read as many bytes as are readable (the instruction may end before an unmapped page). */
-    while (n < sizeof(buf) && cpu_read_gla(c, rip + n, buf + n, 1) == 0)
-        n++;
-    if (n == 0)
+    /* Read as many bytes as are readable (the instruction may end before an unmapped page):
+     * readability is per page, so the bytes in RIP's page, then those in the next one. */
+    size_t n = CPU_PAGE_SIZE - (size_t)(rip & (CPU_PAGE_SIZE - 1));
+    if (n > sizeof(buf))
+        n = sizeof(buf);
+    if (cpu_read_gla(c, rip, buf, n) < 0)
         return -EFAULT;
+    if (n < sizeof(buf) && cpu_read_gla(c, rip + n, buf + n, sizeof(buf) - n) == 0)
+        n = sizeof(buf);
     cs_insn *insn;
     if (cs_disasm(c->cs, buf, n, rip, 1, &insn) != 1)
         return -EILSEQ;
@@ -320,6 +323,29 @@ int cpu_fill_insn(struct cpu *c, uint64_t rip, struct cpu_insn *in)
     }
     cs_free(d, 1);
     return 0;
+}
+
+uint64_t cpu_fetch_boundary(struct cpu *c, uint64_t rip, uint64_t page)
+{
+    uint64_t mask = c->mode == CPU_MODE_LONG ? ~0ull : 0xffffffffull;
+    rip &= mask;
+    uint64_t rpage = rip & ~(uint64_t)(CPU_PAGE_SIZE - 1);
+    /* A block spans at most its own page and the next one. */
+    if (((rpage + CPU_PAGE_SIZE) & mask) != page || page == 0)
+        return 0;
+    uint8_t buf[CPU_PAGE_SIZE];
+    size_t n = (size_t)(page - rip);
+    if (cpu_read_gla(c, rip, buf, n) < 0)
+        return 0;
+    /* The instructions wholly before the page; the next one is the first to reach it. */
+    cs_insn *d;
+    size_t cnt = cs_disasm(c->cs, buf, n, rip, 0, &d);
+    uint64_t a = rip;
+    for (size_t i = 0; i < cnt && d[i].address == a; i++)
+        a += d[i].size;
+    if (cnt)
+        cs_free(d, cnt);
+    return a == rip ? 0 : a;
 }
 
 uint32_t cpu_insn_index(struct cpu *c, uint64_t blk, uint32_t size, uint64_t addr)

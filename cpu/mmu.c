@@ -187,20 +187,29 @@ void cpu_p2m_restricted(struct cpu *c, uint64_t gfn)
         cpu_tlb_flush(c);
 }
 
-static void set_gpt_event(struct cpu *c, uint64_t gla, unsigned kind, uint64_t pte_gpa)
+/*
+ * An event for the walker's own access to a page-table entry (FAULT_IN_GPT).  Xen reports the
+ * exact linear address being translated (GUEST_LINEAR_ADDRESS), as for FAULT_WITH_GLA, while
+ * Unicorn only tells the fill the page: the decoded access of kind `need` (the access the walk
+ * is for) that falls in that page gives the byte.  gpa and size stay the PTE's (8 bytes).
+ */
+static void set_gpt_event(struct cpu *c, uint64_t page, unsigned kind, uint64_t pte_gpa,
+                          unsigned need)
 {
+    struct cpu_access d = {0};
+    cpu_access_detail(c, &d, page, need);
     memset(&c->ev, 0, sizeof(c->ev));
     c->ev.reason = CPU_EXIT_ACCESS;
     struct cpu_access *a = &c->ev.access;
     a->kind = kind;
     a->in_gpt = true;
     a->gla_valid = true;
-    a->exact = true;
-    a->gla = gla;
+    a->exact = d.exact;
+    a->gla = d.exact ? d.gla : page;
     a->gpa = pte_gpa;
     a->size = 8;
-    a->access_gla = gla;
-    a->access_size = 0;
+    a->access_gla = d.exact ? d.access_gla : page;
+    a->access_size = d.exact ? d.access_size : 0;
 }
 
 /* Emulation: a scratch frame standing for the page at `gla_page`, filled from `gpa_page`. */
@@ -254,6 +263,45 @@ static bool emul_reads_page(const struct cpu *c, uint64_t gla_page)
     return false;
 }
 
+/*
+ * A refusal that must have no effect at all (no event, no handler, nothing recorded):
+ * - our own uc_ctl_remove_cache calls (quiet_fill);
+ * - Unicorn's own drop of the exit's block after a run armed with an exit (it fetches the page
+ *   before the exit, after the run stopped);
+ * - a premature fetch refusal: Unicorn translates a whole block, across a page boundary,
+ *   before running any of it, so the fetch of the next page is refused while RIP is still at
+ *   the block's start in the page before, with the registers of the block's start.  When the
+ *   instruction at RIP does not reach the refused page, nothing is reported: cpu_run arms a
+ *   Unicorn exit at the first instruction that does (premature_exit) and runs again, so that
+ *   the code before the boundary runs first and the fetch is refused at its own instruction.
+ */
+static bool quiet_refusal(struct cpu *c, uc_mem_type type, uint64_t page)
+{
+    if (c->quiet_fill) {
+        c->quiet_refused = true;
+        return true;
+    }
+    if (type != UC_MEM_FETCH)
+        return false;
+    uint64_t rip = cpu_rip(c);
+    if (c->mode != CPU_MODE_LONG)
+        rip &= 0xffffffffull;
+    if (c->exit_at && page == ((c->exit_at - 1) & ~(uint64_t)(CPU_PAGE_SIZE - 1))
+        && (rip == c->exit_at || c->pend != PEND_NONE)) {
+        c->quiet_refused = true;
+        c->stale_exit = c->exit_at;
+        return true;
+    }
+    if (c->premature_off)
+        return false;
+    uint64_t b = cpu_fetch_boundary(c, rip, page);
+    if (!b)
+        return false;
+    c->pend = PEND_PREMATURE;
+    c->premature_exit = b;
+    return true;
+}
+
 bool cpu_tlb_fill(uc_engine *uc, uint64_t vaddr, uc_mem_type type, uc_tlb_entry *e, void *opaque)
 {
     (void)uc;
@@ -274,12 +322,16 @@ bool cpu_tlb_fill(uc_engine *uc, uint64_t vaddr, uc_mem_type type, uc_tlb_entry 
         for (unsigned i = 0; i < w.levels; i++) {
             uint64_t gfn = w.pte_gpa[i] >> CPU_PAGE_SHIFT;
             if (!(p2m_rights(c, gfn) & CPU_R)) {
-                set_gpt_event(c, vaddr, CPU_R, w.pte_gpa[i]);
+                if (quiet_refusal(c, type, vaddr))
+                    return false;
+                set_gpt_event(c, vaddr, CPU_R, w.pte_gpa[i], need);
                 gpt = true;
                 break;
             }
         }
         if (!gpt) {
+            if (f != CPU_WALK_OK && quiet_refusal(c, type, vaddr))
+                return false;
             if (f == CPU_WALK_PF) {
                 c->pend = PEND_PF;
                 c->pf_error = w.pf_error;
@@ -303,7 +355,9 @@ bool cpu_tlb_fill(uc_engine *uc, uint64_t vaddr, uc_mem_type type, uc_tlb_entry 
                 uint64_t want = is_pdpte32 ? 0 : PTE_A | (leaf && need == CPU_W ? PTE_D : 0);
                 if ((w.pte[i] & want) != want
                     && !(p2m_rights(c, w.pte_gpa[i] >> CPU_PAGE_SHIFT) & CPU_W)) {
-                    set_gpt_event(c, vaddr, CPU_W, w.pte_gpa[i]);
+                    if (quiet_refusal(c, type, vaddr))
+                        return false;
+                    set_gpt_event(c, vaddr, CPU_W, w.pte_gpa[i], need);
                     gpt = true;
                     break;
                 }
@@ -314,6 +368,8 @@ bool cpu_tlb_fill(uc_engine *uc, uint64_t vaddr, uc_mem_type type, uc_tlb_entry 
         if (!gpt) {
             frame_rights = p2m_rights(c, gfn);
             if (!(frame_rights & need)) {
+                if (quiet_refusal(c, type, vaddr))
+                    return false;
                 memset(&c->ev, 0, sizeof(c->ev));
                 c->ev.reason = CPU_EXIT_ACCESS;
                 c->ev.access.kind = need;

@@ -342,3 +342,39 @@ Test(mmu, rep_movs_partial, .fini = fini)
     cr_assert_eq(H.g.ram[DATA_GPA(dst) + 15], 0xab);
     cr_assert_eq(H.g.ram[DATA_GPA(dst) + 16], 0);
 }
+
+/* Proves: an in-GPT event carries the exact linear address being translated (Xen's
+ * GUEST_LINEAR_ADDRESS), not the page: the walk's read of the PTE for a read at page + 0x10
+ * reports gla page + 0x10, with the PTE's gpa and size 8; the A-bit write of the walk for a
+ * write at page + 0x18 reports page + 0x18. */
+Test(mmu, in_gpt_exact_gla, .fini = fini)
+{
+    SETUP(&H, CPU_MODE_LONG, "access64", 0);
+    uint64_t gla = GUEST_DATA_GLA + 13 * 4096 + 0x10;
+    uint64_t pte = guest_pte_gpa(&H.g, gla, 0);
+    cr_assert_neq(pte, 0, "setup: no PTE");
+    harness_restrict(&H, pte >> 12, 0);
+    at(harness_label(&H, 1), gla);
+    struct cpu_exit ex;
+    RUN(&H, 100, &ex);
+    REASON(&ex, CPU_EXIT_ACCESS);
+    cr_assert(ex.access.in_gpt);
+    cr_assert_eq(ex.access.kind, CPU_R);
+    cr_assert(ex.access.exact);
+    cr_assert_eq(ex.access.gla, gla, "gla %llx", (unsigned long long)ex.access.gla);
+    cr_assert_eq(ex.access.gpa, pte);
+    cr_assert_eq(ex.access.size, 8);
+    cr_assert_eq(ex.access.access_gla, gla);
+    cr_assert_eq(ex.access.access_size, 8);
+
+    uint64_t wgla = GUEST_DATA_GLA + 14 * 4096 + 0x18;
+    harness_restrict(&H, pte >> 12, CPU_R);
+    at(harness_label(&H, 0), wgla);
+    RUN(&H, 100, &ex);
+    REASON(&ex, CPU_EXIT_ACCESS);
+    cr_assert(ex.access.in_gpt);
+    cr_assert_eq(ex.access.kind, CPU_W);
+    cr_assert_eq(ex.access.gla, wgla, "gla %llx", (unsigned long long)ex.access.gla);
+    cr_assert_eq(ex.access.gpa, guest_pte_gpa(&H.g, wgla, 0));
+    cr_assert_eq(ex.access.size, 8);
+}
