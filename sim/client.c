@@ -113,6 +113,16 @@ uint64_t run_field_value(const struct scenario_match *f, const struct vme_msg *m
     case SCENARIO_MATCH_FAULT:
         return m->u.mem_access.flags & (VME_MEM_ACCESS_FAULT_WITH_GLA | VME_MEM_ACCESS_FAULT_IN_GPT);
     case SCENARIO_MATCH_REG: return run_msg_reg(m, f->reg, &known);
+    case SCENARIO_MATCH_INDEX: return m->u.write_ctrlreg.index;
+    case SCENARIO_MATCH_NEW_VALUE:
+        return m->reason == VME_REASON_MOV_TO_MSR ? m->u.mov_to_msr.new_value
+                                                   : m->u.write_ctrlreg.new_value;
+    case SCENARIO_MATCH_OLD_VALUE:
+        return m->reason == VME_REASON_MOV_TO_MSR ? m->u.mov_to_msr.old_value
+                                                   : m->u.write_ctrlreg.old_value;
+    case SCENARIO_MATCH_MSR: return m->u.mov_to_msr.msr;
+    case SCENARIO_MATCH_INSN_LENGTH: return m->u.debug.insn_length;
+    case SCENARIO_MATCH_TYPE: return m->u.debug.type;
     default: return ~f->value;
     }
 }
@@ -198,6 +208,30 @@ static void build_response(struct run *r, const struct scenario_response *sr,
                             r->s->file, sr->registers.v[i].line, sr->registers.v[i].column,
                             scenario_reg_name(sr->registers.v[i].reg));
     }
+}
+
+/* respond.inject: xc_hvm_inject_trap, as xen-access re-injects a breakpoint. */
+static void apply_inject(struct run *r, uint64_t seq, const struct scenario_response *sr,
+                         const struct vme_msg *req)
+{
+    if (!sr->inject.set)
+        return;
+    unsigned vector = sr->inject.vector;
+    unsigned type = sr->inject.type.set ? (unsigned)sr->inject.type.value
+                    : (vector == 3 || vector == 4) ? SIM_ET_SW_EXC : SIM_ET_HW_EXC;
+    unsigned len = sr->inject.insn_length.set ? (unsigned)sr->inject.insn_length.value
+                   : (req->reason == VME_REASON_SOFTWARE_BREAKPOINT
+                      || req->reason == VME_REASON_DEBUG_EXCEPTION) ? req->u.debug.insn_length : 0;
+    int64_t ec = sr->inject.error_code.set ? (int64_t)sr->inject.error_code.value : -1;
+    uint64_t cr2 = sr->inject.cr2.set ? sr->inject.cr2.value : 0;
+    if (sim_inject_trap(r->d, req->vcpu_id, vector, type, ec, len, cr2) < 0)
+        run_log_add(r, RUN_LOG_CLIENT, seq, req->vcpu_id, NULL, "%s:%" PRIu32 ":%" PRIu32
+                    ": xc_hvm_inject_trap failed: %s", r->s->file, sr->inject.line,
+                    sr->inject.column, sim_error(r->d));
+    else
+        run_log_add(r, RUN_LOG_CLIENT, seq, req->vcpu_id, NULL,
+                    "xc_hvm_inject_trap: vCPU %" PRIu32 " vector %u type %u insn_len %u", req->vcpu_id,
+                    vector, type, len);
 }
 
 static void apply_set_access(struct run *r, uint64_t seq, const struct scenario_response *sr)
@@ -325,6 +359,7 @@ bool run_client_step(struct run *r, bool domain_blocked)
             run_log_add(r, RUN_LOG_CLIENT, seq, req.vcpu_id, NULL, "does not answer, as scripted");
         } else {
             apply_set_access(r, seq, sr);
+            apply_inject(r, seq, sr, &req);
             struct vme_msg rsp;
             build_response(r, sr, &req, &rsp);
             if (sr->defer)

@@ -112,6 +112,13 @@ static enum cpu_verdict sim_cpu_handler(void *opaque, struct cpu *c, const struc
 {
     struct sim_vcpu *v = opaque;
     struct sim_domain *d = v->domain;
+    if (ev->reason == CPU_EXIT_INSN) {
+        /* Nothing for the monitor: it runs as if not intercepted, without leaving the engine. */
+        if (sim_insn_wants_exit(d, v, &ev->insn))
+            return CPU_STOP;
+        cpu_insn_execute(c);
+        return CPU_RESUME;
+    }
     if (ev->reason != CPU_EXIT_ACCESS)
         return CPU_STOP;
     sim_mem_access_fault(d, v, &ev->access);
@@ -488,9 +495,13 @@ int sim_run(struct sim_domain *d, uint64_t max_insns, struct sim_stop *stop)
         stop->insns += ex.insns;
         v->insns += ex.insns;
         switch (ex.reason) {
+        case CPU_EXIT_STEP:
+            /* An MTF exit: the SINGLESTEP event when its monitor is on. */
+            sim_singlestep_done(d, v);
+            d->next_vcpu = (v->id + 1) % d->nr_vcpus;
+            break;
         case CPU_EXIT_LIMIT:
         case CPU_EXIT_PAUSE:
-        case CPU_EXIT_STEP:
             d->next_vcpu = (v->id + 1) % d->nr_vcpus;
             break;
         case CPU_EXIT_ACCESS:
@@ -506,11 +517,17 @@ int sim_run(struct sim_domain *d, uint64_t max_insns, struct sim_stop *stop)
             sim_vcpu_fault(d, v, &ex.fault);
             break;
         case CPU_EXIT_INSN:
-            /* Nothing is intercepted yet: an intercept here is vmisim's own bug. */
-            sim_set_error(d, -EPROTO, "vCPU %u stopped at an instruction nobody intercepts (%s)",
-                          v->id, ex.insn.text);
-            sim_stop_set(stop, SIM_STOP_ERROR, v->id, d->error);
-            return 0;
+            /* A monitored instruction (sim/monitor_events.c). */
+            rc = sim_insn_intercept(d, v, &ex.insn);
+            if (rc < 0) {
+                sim_stop_set(stop, SIM_STOP_ERROR, v->id, d->error);
+                return 0;
+            }
+            stop->insns += (uint64_t)rc;
+            v->insns += (uint64_t)rc;
+            if (v->state == SIM_VCPU_FAULTED)
+                sim_note(d, SIM_NOTE_ACTION, v->id, NULL, "%s", v->fault);
+            break;
         }
     }
 }

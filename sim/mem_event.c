@@ -131,12 +131,24 @@ static void apply_gprs(struct sim_vcpu *v, const struct vme_regs *g)
     cpu_set_regs(v->cpu, &r);
 }
 
+static int do_emulation(struct sim_domain *d, struct sim_vcpu *v);
+
 int sim_vcpu_do_resume(struct sim_domain *d, struct sim_vcpu *v)
 {
     if (v->resume.set_gprs) {
         v->resume.set_gprs = false;
         apply_gprs(v, &v->resume.gprs);
     }
+    int done = do_emulation(d, v);
+    if (done < 0)
+        return done;
+    /* Then the deferred register writes and a pending trap. */
+    sim_vcpu_finish_resume(d, v);
+    return done;
+}
+
+static int do_emulation(struct sim_domain *d, struct sim_vcpu *v)
+{
     uint32_t flags = v->resume.emulate_flags;
     if (!flags)
         return 0;

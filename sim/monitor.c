@@ -65,7 +65,9 @@ int sim_monitor_disable(struct sim_domain *d)
         memset(&v->resume, 0, sizeof(v->resume));
     }
     sim_monitor_free(d);
-    return 0;
+    /* arch_monitor_cleanup_domain: every monitor setting goes with the ring. */
+    memset(&d->mon, 0, sizeof(d->mon));
+    return sim_update_intercept(d);
 }
 
 bool sim_monitor_enabled(const struct sim_domain *d)
@@ -207,9 +209,13 @@ static void monitor_apply(struct sim_domain *d, const struct vme_msg *rsp)
         sim_note(d, SIM_NOTE_ACTION, v->id, NULL,
                  "response flags %#x include bits no Xen defines (%#x): ignored, as Xen does",
                  rsp->flags, rsp->flags & ~known);
+    /* vm_event_resume's order: emulate check, DENY, single-step, (altp2m), registers, unpause. */
     sim_emulate_check(d, v, rsp);
-    if (rsp->flags & VME_FLAG_TOGGLE_SINGLESTEP)
+    sim_register_write_resume(d, v, rsp);
+    if (rsp->flags & VME_FLAG_TOGGLE_SINGLESTEP) {
         v->single_step = !v->single_step;
+        sim_vcpu_sync_singlestep(v);
+    }
     if (rsp->flags & VME_FLAG_SET_REGISTERS) {
         v->resume.set_gprs = true;
         v->resume.gprs = rsp->regs;

@@ -85,6 +85,30 @@ void run_describe(char *buf, size_t len, const struct vme_msg *m, bool response)
         if (f & VME_MEM_ACCESS_FAULT_IN_GPT)
             append(buf, len, &off, " (in the page walk)");
     }
+    static const char *const crs[] = {"cr0", "cr3", "cr4", "xcr0"};
+    switch (m->reason) {
+    case VME_REASON_WRITE_CTRLREG:
+        if (m->u.write_ctrlreg.index < 4)
+            append(buf, len, &off, " %s", crs[m->u.write_ctrlreg.index]);
+        else
+            append(buf, len, &off, " index %" PRIu32, m->u.write_ctrlreg.index);
+        append(buf, len, &off, " %#" PRIx64 " -> %#" PRIx64, m->u.write_ctrlreg.old_value,
+               m->u.write_ctrlreg.new_value);
+        break;
+    case VME_REASON_MOV_TO_MSR:
+        append(buf, len, &off, " msr %#" PRIx64 " %#" PRIx64 " -> %#" PRIx64, m->u.mov_to_msr.msr,
+               m->u.mov_to_msr.old_value, m->u.mov_to_msr.new_value);
+        break;
+    case VME_REASON_SOFTWARE_BREAKPOINT:
+        append(buf, len, &off, " gfn %#" PRIx64 " type %u insn_length %" PRIu32, m->u.debug.gfn,
+               m->u.debug.type, m->u.debug.insn_length);
+        break;
+    case VME_REASON_SINGLESTEP:
+        append(buf, len, &off, " gfn %#" PRIx64, m->u.debug.gfn);
+        break;
+    default:
+        break;
+    }
     flag_names(flags, sizeof(flags), m->flags);
     append(buf, len, &off, " flags %s", flags);
     if (m->flags & VME_FLAG_ALTERNATE_P2M)
@@ -123,7 +147,17 @@ void run_format_field(char *buf, size_t len, const struct scenario_match *f, uin
                                  : value == VME_MEM_ACCESS_FAULT_IN_GPT ? "in_gpt"
                                  : value == 0 ? "none" : "with_gla+in_gpt");
         return;
+    case SCENARIO_MATCH_INDEX: {
+        static const char *const crs[] = {"cr0", "cr3", "cr4", "xcr0"};
+        if (value < 4)
+            snprintf(buf, len, "%s", crs[value]);
+        else
+            snprintf(buf, len, "%" PRIu64, value);
+        return;
+    }
     case SCENARIO_MATCH_VCPU:
+    case SCENARIO_MATCH_INSN_LENGTH:
+    case SCENARIO_MATCH_TYPE:
     case SCENARIO_MATCH_ALTP2M_IDX:
         snprintf(buf, len, "%" PRIu64, value);
         return;
@@ -238,6 +272,19 @@ static void json_msg(FILE *f, const struct vme_msg *m)
         fprintf(f, ",\"mem_access\":{\"gfn\":%" PRIu64 ",\"offset\":%" PRIu64 ",\"gla\":%" PRIu64
                    ",\"flags\":%" PRIu32 "}",
                 m->u.mem_access.gfn, m->u.mem_access.offset, m->u.mem_access.gla, m->u.mem_access.flags);
+    if (m->reason == VME_REASON_WRITE_CTRLREG)
+        fprintf(f, ",\"write_ctrlreg\":{\"index\":%" PRIu32 ",\"new_value\":%" PRIu64
+                   ",\"old_value\":%" PRIu64 "}",
+                m->u.write_ctrlreg.index, m->u.write_ctrlreg.new_value, m->u.write_ctrlreg.old_value);
+    if (m->reason == VME_REASON_MOV_TO_MSR)
+        fprintf(f, ",\"mov_to_msr\":{\"msr\":%" PRIu64 ",\"new_value\":%" PRIu64
+                   ",\"old_value\":%" PRIu64 "}",
+                m->u.mov_to_msr.msr, m->u.mov_to_msr.new_value, m->u.mov_to_msr.old_value);
+    if (m->reason == VME_REASON_SOFTWARE_BREAKPOINT)
+        fprintf(f, ",\"software_breakpoint\":{\"gfn\":%" PRIu64 ",\"type\":%u,\"insn_length\":%" PRIu32 "}",
+                m->u.debug.gfn, m->u.debug.type, m->u.debug.insn_length);
+    if (m->reason == VME_REASON_SINGLESTEP)
+        fprintf(f, ",\"singlestep\":{\"gfn\":%" PRIu64 "}", m->u.debug.gfn);
     fprintf(f, ",\"regs\":{\"rip\":%" PRIu64 ",\"rsp\":%" PRIu64 ",\"rax\":%" PRIu64 ",\"rbx\":%" PRIu64
                ",\"rcx\":%" PRIu64 ",\"rdx\":%" PRIu64 ",\"rflags\":%" PRIu64 ",\"cr0\":%" PRIu64
                ",\"cr3\":%" PRIu64 ",\"cr4\":%" PRIu64 "}}",

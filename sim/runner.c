@@ -159,6 +159,36 @@ static int build_guest(struct run *r)
                            "leave some guest RAM outside the mappings and data", s->file, g->line, g->column);
     }
     uint16_t gdt_limit = guest_build_gdt(b, gdt_gpa);
+    /*
+     * guest.idt_handler: an IDT of 32 interrupt gates (selector 0x08), all at the handler,
+     * in the GDT's frame at offset 0x800 (the GDT uses its first bytes).
+     */
+    uint64_t idt_gla = 0;
+    uint16_t idt_limit = 0;
+    if (g->idt_handler.set) {
+        if (gdt_taken) {
+            free(avoid);
+            return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": guest.idt_handler needs the last page "
+                               "of the address space for the GDT and IDT, but a mapping covers it",
+                               s->file, g->idt_handler.line, g->idt_handler.column);
+        }
+        bool lm = r->d->mode == CPU_MODE_LONG;
+        unsigned gsz = lm ? 16 : 8;
+        uint64_t h = g->idt_handler.value;
+        for (unsigned vec = 0; vec < 32; vec++) {
+            uint8_t gate[16] = {0};
+            gate[0] = (uint8_t)h; gate[1] = (uint8_t)(h >> 8);
+            gate[2] = 0x08; gate[3] = 0;
+            gate[5] = 0x8e; /* present, DPL 0, interrupt gate */
+            gate[6] = (uint8_t)(h >> 16); gate[7] = (uint8_t)(h >> 24);
+            if (lm)
+                for (unsigned k = 0; k < 4; k++)
+                    gate[8 + k] = (uint8_t)(h >> (32 + 8 * k));
+            sim_mem_write(r->d, gdt_gpa + 0x800 + vec * gsz, gate, gsz);
+        }
+        idt_gla = gdt_gla + 0x800;
+        idt_limit = (uint16_t)(32 * gsz - 1);
+    }
     free(avoid);
     b->avoid = NULL;
     b->nr_avoid = 0;
@@ -167,6 +197,10 @@ static int build_guest(struct run *r)
         struct cpu_regs regs;
         sim_vcpu_get_regs(r->d, v, &regs);
         guest_build_boot_regs(b, &regs, g->entry, gdt_gla, gdt_limit);
+        if (g->idt_handler.set) {
+            regs.idtr_base = idt_gla;
+            regs.idtr_limit = idt_limit;
+        }
         for (size_t i = 0; i < g->registers.n; i++) {
             uint64_t *field = cpu_reg_field(&regs, g->registers.v[i].reg);
             if (field)
@@ -220,6 +254,27 @@ static int setup(struct run *r)
             || (rc = evtchn_open(&r->evtchn, &fds, RING_ABI_PORT_CLIENT)) < 0)
             return setup_error(r, "cannot attach the scripted client to the ring: %s", strerror(-rc));
     }
+    /* The monitor controls (they need no ring), then single-step. */
+    const struct scenario_monitor *m = &s->monitor;
+    for (size_t i = 0; i < m->nr_write_ctrlreg; i++) {
+        const struct scenario_ctrlreg *cr = &m->write_ctrlreg[i];
+        if (sim_monitor_write_ctrlreg(r->d, cr->index, true, cr->sync, cr->mask, cr->onchangeonly) < 0)
+            return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": %s", s->file, cr->line, cr->column,
+                               sim_error(r->d));
+    }
+    for (size_t i = 0; i < m->nr_mov_to_msr; i++) {
+        const struct scenario_msr *ms = &m->mov_to_msr[i];
+        if (sim_monitor_mov_to_msr(r->d, ms->msr, true, ms->onchangeonly) < 0)
+            return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": %s", s->file, ms->line, ms->column,
+                               sim_error(r->d));
+    }
+    if ((m->software_breakpoint && sim_monitor_software_breakpoint(r->d, true) < 0)
+        || (m->singlestep && sim_monitor_singlestep(r->d, true) < 0)
+        || (m->control_register_deferral && sim_monitor_control_registers(r->d) < 0))
+        return setup_error(r, "%s: monitor: %s", s->file, sim_error(r->d));
+    for (size_t i = 0; i < g->nr_singlestep; i++)
+        if (sim_debug_control_singlestep(r->d, g->singlestep[i], true) < 0)
+            return setup_error(r, "%s: guest.singlestep: %s", s->file, sim_error(r->d));
     /* The expectations, repeats expanded. */
     r->expect = calloc(s->client.nr_expected ? s->client.nr_expected : 1, sizeof(*r->expect));
     if (!r->expect)

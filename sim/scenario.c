@@ -61,8 +61,10 @@ static const char *const reg_names[SCENARIO_REG_COUNT] = {
 
 static const char *const match_field_names[SCENARIO_MATCH_FIELD_COUNT] = {
     "reason", "vcpu", "flags", "altp2m_idx", "gfn", "offset", "gla", "access", "gla_valid",
-    "fault", "regs",
+    "fault", "regs", "index", "new_value", "old_value", "msr", "insn_length", "type",
 };
+
+static const char *const ctrlreg_names[] = {"cr0", "cr3", "cr4", "xcr0"};
 
 static const char *const end_names[] = {NULL, "halted", "limit", "crashed", "fault", "blocked"};
 static const char *const mode_names[] = {"long", "pae32"};
@@ -367,7 +369,7 @@ static size_t map_len(const yaml_node_t *n)
     return (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
 }
 
-#define MAX_KEYS 16
+#define MAX_KEYS 24
 
 /* For "%s%s": "in guest.mappings[0]", or "at the top level". */
 #define WHERE(path) ((path)[0] ? "in " : "at "), ((path)[0] ? (path) : "the top level")
@@ -982,9 +984,9 @@ static int check_overlaps(struct ctx *c, const yaml_node_t *list)
 static int parse_guest(struct ctx *c, yaml_node_t *n)
 {
     static const char *const keys[] = {"mode", "memory", "vcpus", "code", "code_bytes", "entry",
-                                       "mappings", "data", "registers"};
+                                       "mappings", "data", "registers", "singlestep", "idt_handler"};
     enum { K_MODE, K_MEMORY, K_VCPUS, K_CODE, K_CODE_BYTES, K_ENTRY, K_MAPPINGS, K_DATA,
-           K_REGISTERS };
+           K_REGISTERS, K_SINGLESTEP, K_IDT_HANDLER };
     struct scenario_guest *g = &c->s->guest;
     struct fields f;
     int rc = read_keys(c, n, "guest", keys, ARRAY_SIZE(keys), &f);
@@ -1063,6 +1065,31 @@ static int parse_guest(struct ctx *c, yaml_node_t *n)
     if (f.val[K_REGISTERS] &&
         (rc = get_regs(c, f.val[K_REGISTERS], "guest.registers", true, &g->registers)))
         return rc;
+    if (f.val[K_SINGLESTEP]) {
+        const yaml_node_t *l = f.val[K_SINGLESTEP];
+        if ((rc = want_list(c, l, "guest.singlestep")))
+            return rc;
+        size_t cnt = list_len(l);
+        if (cnt && !(g->singlestep = arena_array(c->s->arena, cnt, sizeof(*g->singlestep))))
+            return fail_nomem(c);
+        for (size_t i = 0; i < cnt; i++) {
+            const yaml_node_t *v = node(c, l->data.sequence.items.start[i]);
+            char ipath[PATH_MAX_LEN];
+            itempath(ipath, sizeof(ipath), "guest.singlestep", i);
+            uint32_t vc;
+            if ((rc = get_u32(c, v, ipath, 0, g->vcpus - 1, &vc)))
+                return rc;
+            for (size_t k = 0; k < i; k++)
+                if (g->singlestep[k] == vc)
+                    return fail(c, v, "%s is %s, already listed; expected each vCPU once", ipath,
+                                show(v).s);
+            g->singlestep[g->nr_singlestep++] = vc;
+        }
+    }
+    if (f.val[K_IDT_HANDLER] && (rc = get_opt(c, f.val[K_IDT_HANDLER], "guest.idt_handler",
+                                              g->mode == SCENARIO_MODE_PAE32 ? 0xffffffffull : UINT64_MAX,
+                                              &g->idt_handler)))
+        return rc;
 
     if (!code)
         return missing(c, n, "guest", "code",
@@ -1120,24 +1147,146 @@ static int parse_p2m(struct ctx *c, yaml_node_t *n)
     return 0;
 }
 
+/* A control register: its name (cr0, cr3, cr4, xcr0) or its write_ctrlreg index 0-3. */
+static int get_ctrlreg(struct ctx *c, const yaml_node_t *n, const char *path, uint32_t *out)
+{
+    int i = n->type == YAML_SCALAR_NODE ? lookup(n, ctrlreg_names, ARRAY_SIZE(ctrlreg_names)) : -1;
+    if (i >= 0) {
+        *out = (uint32_t)i;
+        return 0;
+    }
+    if (n->type == YAML_SCALAR_NODE && n->data.scalar.length
+        && (n->data.scalar.value[0] < '0' || n->data.scalar.value[0] > '9'))
+        return fail(c, n, "'%s' is not a control register in %s; expected cr0, cr3, cr4, xcr0 "
+                    "or an index 0 to 3", show(n).s, path);
+    return get_u32(c, n, path, 0, 3, out);
+}
+
+static int parse_ctrlregs(struct ctx *c, const yaml_node_t *list, struct scenario_monitor *m)
+{
+    static const char *const keys[] = {"register", "sync", "onchangeonly", "mask"};
+    int rc = want_list(c, list, "monitor.write_ctrlreg");
+    if (rc)
+        return rc;
+    size_t n = list_len(list);
+    if (n && !(m->write_ctrlreg = arena_array(c->s->arena, n, sizeof(*m->write_ctrlreg))))
+        return fail_nomem(c);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = node(c, list->data.sequence.items.start[i]);
+        char ipath[PATH_MAX_LEN], vpath[PATH_MAX_LEN];
+        itempath(ipath, sizeof(ipath), "monitor.write_ctrlreg", i);
+        struct fields f;
+        if ((rc = read_keys(c, item, ipath, keys, ARRAY_SIZE(keys), &f)))
+            return rc;
+        struct scenario_ctrlreg *cr = &m->write_ctrlreg[i];
+        *cr = (struct scenario_ctrlreg){.sync = true, .line = line_of(item), .column = column_of(item)};
+        if (!f.val[0])
+            return missing(c, item, ipath, "register", "cr0, cr3, cr4 or xcr0");
+        subpath(vpath, sizeof(vpath), ipath, "register");
+        if ((rc = get_ctrlreg(c, f.val[0], vpath, &cr->index)))
+            return rc;
+        for (size_t k = 0; k < i; k++)
+            if (m->write_ctrlreg[k].index == cr->index)
+                return fail(c, f.val[0], "%s is %s, which monitor.write_ctrlreg[%zu] (line %u) "
+                            "already enables; expected each register once", vpath,
+                            ctrlreg_names[cr->index], k, m->write_ctrlreg[k].line);
+        if (f.val[1] && (subpath(vpath, sizeof(vpath), ipath, "sync"),
+                         rc = get_bool(c, f.val[1], vpath, &cr->sync)))
+            return rc;
+        if (f.val[2] && (subpath(vpath, sizeof(vpath), ipath, "onchangeonly"),
+                         rc = get_bool(c, f.val[2], vpath, &cr->onchangeonly)))
+            return rc;
+        if (f.val[3] && (subpath(vpath, sizeof(vpath), ipath, "mask"),
+                         rc = get_num(c, f.val[3], vpath, false, 0, UINT64_MAX, &cr->mask)))
+            return rc;
+        m->nr_write_ctrlreg++;
+    }
+    return 0;
+}
+
+static bool msr_in_range(uint64_t msr)
+{
+    return msr <= 0x1fff || (msr >= 0x40000000 && msr <= 0x40001fff)
+           || (msr >= 0xc0000000 && msr <= 0xc0001fff);
+}
+
+static int parse_msrs(struct ctx *c, const yaml_node_t *list, struct scenario_monitor *m)
+{
+    static const char *const keys[] = {"msr", "onchangeonly"};
+    int rc = want_list(c, list, "monitor.mov_to_msr");
+    if (rc)
+        return rc;
+    size_t n = list_len(list);
+    if (n && !(m->mov_to_msr = arena_array(c->s->arena, n, sizeof(*m->mov_to_msr))))
+        return fail_nomem(c);
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = node(c, list->data.sequence.items.start[i]);
+        char ipath[PATH_MAX_LEN], vpath[PATH_MAX_LEN];
+        itempath(ipath, sizeof(ipath), "monitor.mov_to_msr", i);
+        struct fields f;
+        if ((rc = read_keys(c, item, ipath, keys, ARRAY_SIZE(keys), &f)))
+            return rc;
+        struct scenario_msr *ms = &m->mov_to_msr[i];
+        *ms = (struct scenario_msr){.line = line_of(item), .column = column_of(item)};
+        if (!f.val[0])
+            return missing(c, item, ipath, "msr", "an MSR index");
+        subpath(vpath, sizeof(vpath), ipath, "msr");
+        uint64_t v;
+        if ((rc = get_num(c, f.val[0], vpath, false, 0, UINT64_MAX, &v)))
+            return rc;
+        if (!msr_in_range(v))
+            return fail(c, f.val[0], "%s is %s; expected an MSR in 0-0x1fff, 0x40000000-0x40001fff "
+                        "or 0xc0000000-0xc0001fff (Xen refuses others with EINVAL)", vpath, show(f.val[0]).s);
+        ms->msr = (uint32_t)v;
+        for (size_t k = 0; k < i; k++)
+            if (m->mov_to_msr[k].msr == ms->msr)
+                return fail(c, f.val[0], "%s is %s, which monitor.mov_to_msr[%zu] (line %u) already "
+                            "enables; expected each MSR once", vpath, show(f.val[0]).s, k,
+                            m->mov_to_msr[k].line);
+        if (f.val[1] && (subpath(vpath, sizeof(vpath), ipath, "onchangeonly"),
+                         rc = get_bool(c, f.val[1], vpath, &ms->onchangeonly)))
+            return rc;
+        m->nr_mov_to_msr++;
+    }
+    return 0;
+}
+
 static int parse_monitor(struct ctx *c, yaml_node_t *n)
 {
-    static const char *const keys[] = {"ring", "version", "access_required"};
+    static const char *const keys[] = {"ring", "version", "access_required", "write_ctrlreg",
+                                       "mov_to_msr", "software_breakpoint", "singlestep",
+                                       "control_register_deferral"};
+    enum { K_RING, K_VERSION, K_ACCESS_REQUIRED, K_WRITE_CTRLREG, K_MOV_TO_MSR, K_SWBP,
+           K_SINGLESTEP, K_DEFERRAL };
     struct scenario_monitor *m = &c->s->monitor;
     struct fields f;
     int rc = read_keys(c, n, "monitor", keys, ARRAY_SIZE(keys), &f);
     if (rc)
         return rc;
-    if (f.val[0] && (rc = get_bool(c, f.val[0], "monitor.ring", &m->ring)))
+    if (f.val[K_RING] && (rc = get_bool(c, f.val[K_RING], "monitor.ring", &m->ring)))
         return rc;
-    if (f.val[1]) {
-        const yaml_node_t *v = f.val[1];
+    if (f.val[K_VERSION]) {
+        const yaml_node_t *v = f.val[K_VERSION];
         if ((rc = get_u32(c, v, "monitor.version", 0, UINT32_MAX, &m->version)))
             return rc;
         if (m->version != 1 && m->version != 7)
             return fail(c, v, "monitor.version is %s; expected 1 or 7", show(v).s);
     }
-    if (f.val[2] && (rc = get_bool(c, f.val[2], "monitor.access_required", &m->access_required)))
+    if (f.val[K_ACCESS_REQUIRED] &&
+        (rc = get_bool(c, f.val[K_ACCESS_REQUIRED], "monitor.access_required", &m->access_required)))
+        return rc;
+    if (f.val[K_WRITE_CTRLREG] && (rc = parse_ctrlregs(c, f.val[K_WRITE_CTRLREG], m)))
+        return rc;
+    if (f.val[K_MOV_TO_MSR] && (rc = parse_msrs(c, f.val[K_MOV_TO_MSR], m)))
+        return rc;
+    if (f.val[K_SWBP] && (rc = get_bool(c, f.val[K_SWBP], "monitor.software_breakpoint",
+                                        &m->software_breakpoint)))
+        return rc;
+    if (f.val[K_SINGLESTEP] &&
+        (rc = get_bool(c, f.val[K_SINGLESTEP], "monitor.singlestep", &m->singlestep)))
+        return rc;
+    if (f.val[K_DEFERRAL] && (rc = get_bool(c, f.val[K_DEFERRAL], "monitor.control_register_deferral",
+                                            &m->control_register_deferral)))
         return rc;
     return 0;
 }
@@ -1232,6 +1381,23 @@ static int parse_match(struct ctx *c, yaml_node_t *n, const char *path, struct s
             if (!rc)
                 m->value = fault_values[u];
             break;
+        case SCENARIO_MATCH_INDEX:
+            rc = get_ctrlreg(c, v, vpath, &u32);
+            m->value = u32;
+            break;
+        case SCENARIO_MATCH_NEW_VALUE:
+        case SCENARIO_MATCH_OLD_VALUE:
+            rc = get_num(c, v, vpath, false, 0, UINT64_MAX, &m->value);
+            break;
+        case SCENARIO_MATCH_MSR:
+            rc = get_num(c, v, vpath, false, 0, UINT32_MAX, &m->value);
+            break;
+        case SCENARIO_MATCH_INSN_LENGTH:
+            rc = get_num(c, v, vpath, false, 0, 15, &m->value);
+            break;
+        case SCENARIO_MATCH_TYPE:
+            rc = get_num(c, v, vpath, false, 0, 7, &m->value);
+            break;
         case SCENARIO_MATCH_REG:
         case SCENARIO_MATCH_FIELD_COUNT:
             break;
@@ -1246,14 +1412,42 @@ static int parse_match(struct ctx *c, yaml_node_t *n, const char *path, struct s
     return 0;
 }
 
+static int parse_inject(struct ctx *c, yaml_node_t *n, const char *path, struct scenario_response *r)
+{
+    static const char *const keys[] = {"vector", "type", "error_code", "insn_length", "cr2"};
+    struct fields f;
+    char vpath[PATH_MAX_LEN];
+    int rc = read_keys(c, n, path, keys, ARRAY_SIZE(keys), &f);
+    if (rc)
+        return rc;
+    if (!f.val[0])
+        return missing(c, n, path, "vector", "the vector to inject, 0 to 255");
+    r->inject.set = true;
+    r->inject.line = line_of(n);
+    r->inject.column = column_of(n);
+#define VPATH(key) (subpath(vpath, sizeof(vpath), path, key), vpath)
+    if ((rc = get_u32(c, f.val[0], VPATH("vector"), 0, 255, &r->inject.vector)))
+        return rc;
+    if (f.val[1] && (rc = get_opt(c, f.val[1], VPATH("type"), 7, &r->inject.type)))
+        return rc;
+    if (f.val[2] && (rc = get_opt(c, f.val[2], VPATH("error_code"), UINT32_MAX, &r->inject.error_code)))
+        return rc;
+    if (f.val[3] && (rc = get_opt(c, f.val[3], VPATH("insn_length"), 15, &r->inject.insn_length)))
+        return rc;
+    if (f.val[4] && (rc = get_opt(c, f.val[4], VPATH("cr2"), UINT64_MAX, &r->inject.cr2)))
+        return rc;
+#undef VPATH
+    return 0;
+}
+
 static int parse_response(struct ctx *c, yaml_node_t *n, const char *path,
                           struct scenario_response *r)
 {
     static const char *const keys[] = {"flags", "altp2m_idx", "emul_read_data", "emul_read_size",
                                        "set_access", "registers", "echo", "version", "vcpu_id",
-                                       "defer", "no_response"};
+                                       "defer", "no_response", "inject"};
     enum { K_FLAGS, K_ALTP2M_IDX, K_EMUL_READ_DATA, K_EMUL_READ_SIZE, K_SET_ACCESS,
-           K_REGISTERS, K_ECHO, K_VERSION, K_VCPU_ID, K_DEFER, K_NO_RESPONSE };
+           K_REGISTERS, K_ECHO, K_VERSION, K_VCPU_ID, K_DEFER, K_NO_RESPONSE, K_INJECT };
     struct fields f;
     char vpath[PATH_MAX_LEN];
     int rc = read_keys(c, n, path, keys, ARRAY_SIZE(keys), &f);
@@ -1306,6 +1500,8 @@ static int parse_response(struct ctx *c, yaml_node_t *n, const char *path,
         return rc;
     if (f.val[K_DEFER] &&
         (rc = get_u32(c, f.val[K_DEFER], VPATH("defer"), 0, SCENARIO_MAX_EVENTS, &r->defer)))
+        return rc;
+    if (f.val[K_INJECT] && (rc = parse_inject(c, f.val[K_INJECT], VPATH("inject"), r)))
         return rc;
 #undef VPATH
     return 0;

@@ -208,6 +208,9 @@ struct scenario_guest {
     struct scenario_data *data;
     size_t nr_data;
     struct scenario_regs registers; /* never contains rip (that is `entry`) */
+    uint32_t *singlestep;  /* vCPUs with single-step on from the start (each < vcpus, once) */
+    size_t nr_singlestep;
+    struct scenario_opt idt_handler; /* gla: an IDT whose 32 gates all point there */
     uint32_t line, column;
 };
 
@@ -217,10 +220,33 @@ struct scenario_p2m {
     size_t nr_access;
 };
 
+/* monitor.write_ctrlreg[i]: xc_monitor_write_ctrlreg(index, 1, sync, mask, onchangeonly). */
+struct scenario_ctrlreg {
+    uint32_t index;       /* 0 cr0, 1 cr3, 2 cr4, 3 xcr0 (VM_EVENT_X86_*); each at most once */
+    bool sync;            /* default true */
+    bool onchangeonly;    /* default false */
+    uint64_t mask;        /* default 0 */
+    uint32_t line, column;
+};
+
+/* monitor.mov_to_msr[i]: xc_monitor_mov_to_msr(msr, 1, onchangeonly). */
+struct scenario_msr {
+    uint32_t msr;         /* in 0-0x1fff, 0x40000000-0x40001fff or 0xc0000000-0xc0001fff; once */
+    bool onchangeonly;
+    uint32_t line, column;
+};
+
 struct scenario_monitor {
     bool ring;            /* a vm_event monitor ring (xc_monitor_enable) */
     uint32_t version;     /* 1 or 7 */
     bool access_required; /* xc_domain_set_access_required */
+    struct scenario_ctrlreg *write_ctrlreg;
+    size_t nr_write_ctrlreg;
+    struct scenario_msr *mov_to_msr;
+    size_t nr_mov_to_msr;
+    bool software_breakpoint;      /* xc_monitor_software_breakpoint */
+    bool singlestep;               /* xc_monitor_singlestep */
+    bool control_register_deferral; /* XEN_DOMCTL_MONITOR_OP_CONTROL_REGISTERS (op 4) */
 };
 
 /*
@@ -240,6 +266,12 @@ enum scenario_match_field {
     SCENARIO_MATCH_FAULT,      /* (u.mem_access.flags & 0x30) == value: 0x10 with_gla,
                                   0x20 in_gpt, 0 none */
     SCENARIO_MATCH_REG,        /* the request's register `reg` == value */
+    SCENARIO_MATCH_INDEX,      /* u.write_ctrlreg.index == value (0 cr0, 1 cr3, 2 cr4, 3 xcr0) */
+    SCENARIO_MATCH_NEW_VALUE,  /* new_value of WRITE_CTRLREG or MOV_TO_MSR */
+    SCENARIO_MATCH_OLD_VALUE,  /* old_value of WRITE_CTRLREG or MOV_TO_MSR */
+    SCENARIO_MATCH_MSR,        /* u.mov_to_msr.msr == value */
+    SCENARIO_MATCH_INSN_LENGTH, /* insn_length (SOFTWARE_BREAKPOINT, DEBUG_EXCEPTION) */
+    SCENARIO_MATCH_TYPE,       /* type (SOFTWARE_BREAKPOINT, DEBUG_EXCEPTION) */
     SCENARIO_MATCH_FIELD_COUNT
 };
 /* The key as written in the file ("gla_valid"; "regs" for SCENARIO_MATCH_REG). */
@@ -269,6 +301,16 @@ struct scenario_response {
     struct scenario_opt version;        /* override the version field */
     struct scenario_opt vcpu_id;        /* override the vcpu_id field */
     uint32_t defer; /* hold the answer until this many further events arrived */
+    /* xc_hvm_inject_trap before answering (set: inject.vector given). */
+    struct {
+        bool set;
+        uint32_t vector;                /* 0-255 */
+        struct scenario_opt type;       /* 0-7; default 6 (SW exception) for 3 and 4, else 3 */
+        struct scenario_opt error_code; /* <= 0xffffffff; default none */
+        struct scenario_opt insn_length; /* <= 15; default the request's insn_length */
+        struct scenario_opt cr2;        /* default 0 */
+        uint32_t line, column;
+    } inject;
     uint32_t line, column; /* of `respond` (of the event item when absent) */
 };
 

@@ -97,6 +97,48 @@ bool sim_monitor_enabled(const struct sim_domain *d);
 /* xc_monitor_resume: take and apply the responses on the ring now. */
 int sim_monitor_resume(struct sim_domain *d);
 
+/* ---- Monitor controls (xc_monitor_*; XEN_DOMCTL_monitor_op) --------------- */
+
+/*
+ * They work with or without a ring (without one, events are skipped) and are
+ * all cleared by sim_monitor_disable, as Xen's arch_monitor_cleanup_domain.
+ * Like Xen, enabling what is enabled (or disabling what is disabled) gives
+ * -EEXIST: to change parameters, disable then enable.
+ */
+#define SIM_CTRLREG_CR0 0
+#define SIM_CTRLREG_CR3 1
+#define SIM_CTRLREG_CR4 2
+#define SIM_CTRLREG_XCR0 3
+/* xc_monitor_write_ctrlreg: index 0-3 (CR0, CR3, CR4, XCR0), else -EINVAL. */
+int sim_monitor_write_ctrlreg(struct sim_domain *d, unsigned index, bool enable, bool sync,
+                              uint64_t bitmask, bool onchangeonly);
+/* xc_monitor_mov_to_msr: MSRs 0-0x1fff, 0x40000000-0x40001fff, 0xc0000000-0xc0001fff. */
+int sim_monitor_mov_to_msr(struct sim_domain *d, uint32_t msr, bool enable, bool onchangeonly);
+int sim_monitor_software_breakpoint(struct sim_domain *d, bool enable);
+int sim_monitor_singlestep(struct sim_domain *d, bool enable);
+/*
+ * XEN_DOMCTL_MONITOR_OP_CONTROL_REGISTERS (op 4, no libxc wrapper): monitored
+ * CR0/CR3/CR4 and MSR writes are deferred until the response (DENY cancels
+ * them).  Only a monitor disable turns it off.
+ */
+int sim_monitor_control_registers(struct sim_domain *d);
+/* xc_domain_debug_control(XEN_DOMCTL_DEBUG_OP_SINGLE_STEP_ON/OFF) for one vCPU. */
+int sim_debug_control_singlestep(struct sim_domain *d, unsigned vcpu, bool on);
+bool sim_vcpu_singlestep(const struct sim_domain *d, unsigned vcpu);
+
+/*
+ * xc_hvm_inject_trap: a trap delivered through the guest IDT at the vCPU's
+ * next entry.  type is Xen's X86_EVENTTYPE_* (3 HW exception, 4 SW interrupt,
+ * 5 privileged SW exception, 6 SW exception): for 4-6 the return address is
+ * RIP + insn_len.  error_code < 0: none.  -EBUSY when one is already pending.
+ */
+#define SIM_ET_HW_EXC 3
+#define SIM_ET_SW_INT 4
+#define SIM_ET_PRI_SW_EXC 5
+#define SIM_ET_SW_EXC 6
+int sim_inject_trap(struct sim_domain *d, unsigned vcpu, unsigned vector, unsigned type,
+                    int64_t error_code, unsigned insn_len, uint64_t cr2);
+
 /* ---- Running ---------------------------------------------------------------- */
 
 enum sim_stop_reason {

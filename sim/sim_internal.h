@@ -18,6 +18,32 @@ struct sim_resume {
     struct { uint32_t size; uint8_t data[VME_EMUL_READ_MAX_V7]; } emul_read;
     bool set_gprs;                                  /* SET_REGISTERS */
     struct vme_regs gprs;
+    /* Xen's monitor_write_data: writes deferred to the response (op 4 only). */
+    bool do_cr0, do_cr3, do_cr4, do_msr;
+    uint64_t cr0, cr3, cr4, msr_value;
+    uint32_t msr;
+};
+
+/* A trap to inject at the vCPU's next entry (xc_hvm_inject_trap, v->arch.hvm.inject_event). */
+struct sim_trap {
+    bool pending;
+    uint8_t vector, type, insn_len;
+    int64_t error_code; /* < 0: none */
+    uint64_t cr2;
+};
+
+/* The monitor controls (d->arch.monitor), kept with or without a ring. */
+#define SIM_MSR_RANGES 3
+#define SIM_MSR_RANGE_SIZE 0x2000
+struct sim_monitor_ctl {
+    uint8_t cr_enabled, cr_sync, cr_onchangeonly; /* bit = write_ctrlreg index 0..3 */
+    uint64_t cr_mask[4];
+    uint8_t msr_monitored[SIM_MSR_RANGES][SIM_MSR_RANGE_SIZE / 8];
+    uint8_t msr_onchangeonly[SIM_MSR_RANGES][SIM_MSR_RANGE_SIZE / 8];
+    unsigned nr_msrs;           /* MSRs monitored */
+    bool software_breakpoint;
+    bool singlestep;
+    bool control_register_values; /* XEN_DOMCTL_MONITOR_OP_CONTROL_REGISTERS */
 };
 
 struct sim_vcpu {
@@ -33,6 +59,7 @@ struct sim_vcpu {
     struct sim_resume resume;
     bool has_vm_event;           /* Xen's v->arch.vm_event: allocated by monitor enable */
     bool single_step;            /* Xen's v->arch.hvm.single_step (MTF), flipped by TOGGLE_SINGLESTEP */
+    struct sim_trap trap;        /* xc_hvm_inject_trap, delivered at the next entry */
     uint64_t insns;
     bool access_handled;         /* the in-engine handler already dealt with the exit */
     uint64_t last_fault_rip, last_fault_gpa;
@@ -62,6 +89,8 @@ struct sim_domain {
     uint64_t quantum;
     unsigned next_vcpu;          /* round-robin cursor */
     struct sim_monitor monitor;
+    struct sim_monitor_ctl mon;  /* monitor controls (xc_monitor_write_ctrlreg ...) */
+    uint32_t intercept;          /* cpu/'s intercept mask now in force */
     bool crashed;
     bool ran;                    /* some vCPU has run: its translated code may be stale after a write */
     char crash_why[256];
@@ -99,6 +128,23 @@ int sim_monitor_traps(struct sim_domain *d, struct sim_vcpu *v, bool sync, struc
 /* vm_event_resume, when the doorbell rang. */
 void sim_monitor_poll(struct sim_domain *d);
 void sim_monitor_free(struct sim_domain *d);
+
+/* monitor_events.c */
+/* Is this instruction's intercept one that needs work outside the engine (an event, an injection)? */
+bool sim_insn_wants_exit(struct sim_domain *d, struct sim_vcpu *v, const struct cpu_insn *in);
+/* An intercepted instruction, outside the engine: events, deferral, the instruction's effect.
+ * Returns the instructions completed (0 or 1) or -errno. */
+int sim_insn_intercept(struct sim_domain *d, struct sim_vcpu *v, const struct cpu_insn *in);
+/* A single-step exit: the SINGLESTEP event when the monitor is on. */
+void sim_singlestep_done(struct sim_domain *d, struct sim_vcpu *v);
+/* vm_event_register_write_resume (DENY). */
+void sim_register_write_resume(struct sim_domain *d, struct sim_vcpu *v, const struct vme_msg *rsp);
+/* The deferred CR0, CR4, CR3, MSR writes, then a pending trap (end of hvm_do_resume). */
+void sim_vcpu_finish_resume(struct sim_domain *d, struct sim_vcpu *v);
+/* cpu/'s intercept mask from the monitors now enabled. */
+int sim_update_intercept(struct sim_domain *d);
+/* v->single_step changed: tell cpu/. */
+void sim_vcpu_sync_singlestep(struct sim_vcpu *v);
 
 /* mem_event.c */
 /* The vCPU's access was refused by cpu/: Xen's hvm_hap_nested_page_fault + p2m_mem_access_check. */

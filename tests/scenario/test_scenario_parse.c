@@ -1199,3 +1199,115 @@ Test(hostile, garbage)
     }
     free(buf);
 }
+
+/* ---- Monitor events (issue 6) ------------------------------------------------ */
+
+/* The monitor controls, guest.singlestep/idt_handler, new matcher fields and inject, in the model. */
+Test(monitor_events, keys_in_model)
+{
+    struct scenario *s = parse_ok(BASE
+        "  vcpus: 2\n"
+        "  singlestep: [1, 0]\n"
+        "  idt_handler: 0x1800\n"
+        "monitor:\n"
+        "  write_ctrlreg:\n"
+        "    - {register: cr4, sync: false, onchangeonly: true, mask: 0x80}\n"
+        "    - {register: xcr0}\n"
+        "    - {register: 1}\n"
+        "  mov_to_msr:\n"
+        "    - {msr: 0xc0000082, onchangeonly: true}\n"
+        "    - {msr: 0x40001fff}\n"
+        "  software_breakpoint: true\n"
+        "  singlestep: true\n"
+        "  control_register_deferral: true\n"
+        "client:\n"
+        "  events:\n"
+        "    - expect: {index: cr4, new_value: 0x10, old_value: 0x20, msr: 0x174,\n"
+        "               insn_length: 1, type: 6}\n"
+        "      respond: {inject: {vector: 3, type: 6, error_code: 0, insn_length: 1, cr2: 0x5}}\n"
+        "    - expect: {index: 3}\n");
+    const struct scenario_monitor *m = &s->monitor;
+    cr_assert_eq(m->nr_write_ctrlreg, 3);
+    cr_expect_eq(m->write_ctrlreg[0].index, 2);
+    cr_expect_not(m->write_ctrlreg[0].sync);
+    cr_expect(m->write_ctrlreg[0].onchangeonly);
+    cr_expect_eq(m->write_ctrlreg[0].mask, 0x80);
+    cr_expect_eq(m->write_ctrlreg[0].line, 11);
+    cr_expect_eq(m->write_ctrlreg[1].index, 3);
+    cr_expect(m->write_ctrlreg[1].sync, "sync defaults to true");
+    cr_expect_eq(m->write_ctrlreg[2].index, 1);
+    cr_assert_eq(m->nr_mov_to_msr, 2);
+    cr_expect_eq(m->mov_to_msr[0].msr, 0xc0000082);
+    cr_expect(m->mov_to_msr[0].onchangeonly);
+    cr_expect_not(m->mov_to_msr[1].onchangeonly);
+    cr_expect(m->software_breakpoint);
+    cr_expect(m->singlestep);
+    cr_expect(m->control_register_deferral);
+    cr_assert_eq(s->guest.nr_singlestep, 2);
+    cr_expect_eq(s->guest.singlestep[0], 1);
+    cr_expect(s->guest.idt_handler.set);
+    cr_expect_eq(s->guest.idt_handler.value, 0x1800);
+    const struct scenario_event *ev = &s->client.events[0];
+    cr_assert_eq(ev->nr_match, 6);
+    cr_expect_eq(ev->match[0].field, SCENARIO_MATCH_INDEX);
+    cr_expect_eq(ev->match[0].value, 2);
+    cr_expect_eq(ev->match[1].field, SCENARIO_MATCH_NEW_VALUE);
+    cr_expect_eq(ev->match[2].field, SCENARIO_MATCH_OLD_VALUE);
+    cr_expect_eq(ev->match[3].field, SCENARIO_MATCH_MSR);
+    cr_expect_eq(ev->match[3].value, 0x174);
+    cr_expect_eq(ev->match[4].field, SCENARIO_MATCH_INSN_LENGTH);
+    cr_expect_eq(ev->match[5].field, SCENARIO_MATCH_TYPE);
+    cr_expect_eq(ev->match[5].value, 6);
+    cr_expect(ev->response.inject.set);
+    cr_expect_eq(ev->response.inject.vector, 3);
+    cr_expect_eq(ev->response.inject.type.value, 6);
+    cr_expect(ev->response.inject.error_code.set);
+    cr_expect_eq(ev->response.inject.cr2.value, 5);
+    cr_expect_eq(s->client.events[1].match[0].value, 3);
+    cr_expect_str_eq(scenario_match_field_name(SCENARIO_MATCH_INSN_LENGTH), "insn_length");
+    scenario_free(s);
+    /* Defaults: nothing enabled. */
+    s = parse_ok(BASE);
+    cr_expect_eq(s->monitor.nr_write_ctrlreg, 0);
+    cr_expect_not(s->monitor.software_breakpoint);
+    cr_expect_not(s->guest.idt_handler.set);
+    scenario_free(s);
+}
+
+Test(monitor_events, errors)
+{
+    expect_error(BASE "monitor:\n  write_ctrlreg:\n    - {register: cr2}\n", 8, 18,
+                 "'cr2' is not a control register in monitor.write_ctrlreg[0].register",
+                 "cr0, cr3, cr4, xcr0");
+    expect_error(BASE "monitor:\n  write_ctrlreg:\n    - {register: 4}\n", 8, 18,
+                 "monitor.write_ctrlreg[0].register is 4; expected 0 to 3");
+    expect_error(BASE "monitor:\n  write_ctrlreg:\n    - {sync: true}\n", 8, 7,
+                 "missing key 'register' in monitor.write_ctrlreg[0]");
+    expect_error(BASE "monitor:\n  write_ctrlreg:\n    - {register: cr0}\n    - {register: 0}\n", 9, 18,
+                 "already enables; expected each register once");
+    expect_error(BASE "monitor:\n  write_ctrlreg:\n    - {register: cr0, bitmask: 1}\n", 8, 23,
+                 "unknown key 'bitmask' in monitor.write_ctrlreg[0]");
+    expect_error(BASE "monitor:\n  mov_to_msr:\n    - {msr: 0x2000}\n", 8, 13,
+                 "monitor.mov_to_msr[0].msr is 0x2000", "EINVAL");
+    expect_error(BASE "monitor:\n  mov_to_msr:\n    - {msr: 0xc0002000}\n", 8, 13,
+                 "0xc0000000-0xc0001fff");
+    expect_error(BASE "monitor:\n  mov_to_msr:\n    - {msr: 0x10}\n    - {msr: 16}\n", 9, 13,
+                 "expected each MSR once");
+    expect_error(BASE "monitor:\n  software_breakpoint: yes\n", 7, 24,
+                 "'yes' is not a boolean in monitor.software_breakpoint");
+    expect_error(BASE "monitor:\n  control_register_deferral: 1\n", 7, 30,
+                 "monitor.control_register_deferral");
+    expect_error(BASE "  singlestep: [1]\n", 6, 16, "guest.singlestep[0] is 1; expected 0 to 0");
+    expect_error(BASE "  vcpus: 2\n  singlestep: [1, 1]\n", 7, 19, "already listed");
+    expect_error(BASE "  idt_handler: [1]\n", 6, 16, "guest.idt_handler");
+    expect_error(BASE "client:\n  events:\n    - expect: {insn_length: 16}\n", 8, 29,
+                 "client.events[0].expect.insn_length is 16; expected 0 to 15");
+    expect_error(BASE "client:\n  events:\n    - expect: {index: rax}\n", 8, 23,
+                 "'rax' is not a control register in client.events[0].expect.index");
+    expect_error(BASE "client:\n  events:\n    - expect: {type: 8}\n", 8, 22,
+                 "client.events[0].expect.type is 8; expected 0 to 7");
+    expect_error(BASE "client:\n  events:\n    - expect: {}\n      respond: {inject: {type: 6}}\n", 9, 25, "missing key 'vector' in client.events[0].respond.inject");
+    expect_error(BASE "client:\n  events:\n    - expect: {}\n      respond: {inject: {vector: 256}}\n", 9, 34, "client.events[0].respond.inject.vector is 256; expected 0 to 255");
+    expect_error(BASE "client:\n  events:\n    - expect: {}\n"
+                 "      respond: {no_response: true, inject: {vector: 3}}\n", 9, 36, "'inject' in client.events[0].respond has no effect with no_response: true");
+}
