@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "hypercall_internal.h"
 #include "sim_internal.h"
 
 #define SIM_DEFAULT_QUANTUM 10000
@@ -145,7 +146,8 @@ int sim_domain_create(struct sim_domain **out, const struct sim_config *cfg)
 {
     if (cfg->ram_size == 0 || cfg->ram_size % CPU_PAGE_SIZE || cfg->nr_vcpus == 0
         || cfg->nr_vcpus > SIM_MAX_VCPUS
-        || (cfg->mode != CPU_MODE_LONG && cfg->mode != CPU_MODE_PAE32))
+        || (cfg->mode != CPU_MODE_LONG && cfg->mode != CPU_MODE_PAE32)
+        || (unsigned)cfg->hypercalls > SIM_HYPERCALL_KVM)
         return -EINVAL;
     struct sim_domain *d = calloc(1, sizeof(*d));
     if (!d)
@@ -154,6 +156,9 @@ int sim_domain_create(struct sim_domain **out, const struct sim_config *cfg)
     d->ram_size = cfg->ram_size;
     d->nr_vcpus = cfg->nr_vcpus;
     d->quantum = cfg->quantum ? cfg->quantum : SIM_DEFAULT_QUANTUM;
+    d->hypercalls = cfg->hypercalls;
+    /* Only the ABI's VMCALL/VMMCALL, set at creation (no code-cache flush). */
+    d->intercept = hcall_intercept_mask(cfg->hypercalls);
     int rc = -ENOMEM;
     /* Zero-filled and page-aligned; untouched pages cost nothing. */
     d->ram = mmap(NULL, cfg->ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -171,7 +176,7 @@ int sim_domain_create(struct sim_domain **out, const struct sim_config *cfg)
         .mem = {.ram = d->ram, .size = d->ram_size,
                 .restricted = p2m_restricted_bitmap(d->host_p2m),
                 .rights = sim_rights, .opaque = d->host_p2m},
-        .intercept = 0,
+        .intercept = d->intercept,
     };
     for (unsigned i = 0; i < cfg->nr_vcpus; i++) {
         struct sim_vcpu *v = &d->vcpus[i];
@@ -458,6 +463,22 @@ int sim_run(struct sim_domain *d, uint64_t max_insns, struct sim_stop *stop)
             sim_stop_set(stop, SIM_STOP_CRASHED, 0, d->crash_why);
             return 0;
         }
+        if (d->shutdown) {
+            /* domain_shutdown: every vCPU is paused for good; the client keeps its ring. */
+            static const char *const names[] = {"poweroff", "reboot", "suspend", "crash", "watchdog",
+                                                "soft_reset"};
+            char why[64];
+            snprintf(why, sizeof(why), "reason %s (%u)",
+                     d->shutdown_reason < 6 ? names[d->shutdown_reason] : "unknown", d->shutdown_reason);
+            sim_monitor_poll(d);
+            sim_client_turn(d);
+            if (d->event_posted) {
+                sim_stop_set(stop, SIM_STOP_EVENT, d->event_vcpu, NULL);
+                return 0;
+            }
+            sim_stop_set(stop, SIM_STOP_SHUTDOWN, 0, why);
+            return 0;
+        }
         sim_monitor_poll(d);
         sim_client_turn(d);
         if (d->event_posted || d->events_in_run > SIM_MAX_EVENTS_PER_RUN) {
@@ -479,7 +500,7 @@ int sim_run(struct sim_domain *d, uint64_t max_insns, struct sim_stop *stop)
             return 0;
         }
         stop->insns += (uint64_t)rc;
-        if (!sim_vcpu_runnable(v) || d->crashed || d->event_posted)
+        if (!sim_vcpu_runnable(v) || d->crashed || d->event_posted || d->shutdown)
             continue;
         d->ran = true;
         uint64_t budget = max_insns - stop->insns;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hypercall_internal.h"
 #include "sim_internal.h"
 
 #define INVALID_GFN (~0ull)
@@ -19,7 +20,8 @@
 int sim_update_intercept(struct sim_domain *d)
 {
     const struct sim_monitor_ctl *m = &d->mon;
-    uint32_t mask = 0;
+    /* VMCALL/VMMCALL of the domain's hypercall ABI (none: not intercepted). */
+    uint32_t mask = hcall_intercept_mask(d->hypercalls);
     if (m->cr_enabled & 7)
         mask |= 1u << CPU_INSN_MOV_CR;
     if (m->cr_enabled & 8)
@@ -233,6 +235,10 @@ bool sim_insn_wants_exit(struct sim_domain *d, struct sim_vcpu *v, const struct 
         return msr_test(m, false, in->index);
     case CPU_INSN_INT3:
         return m->software_breakpoint;
+    case CPU_INSN_VMCALL:
+    case CPU_INSN_VMMCALL:
+        /* Hypercalls are made outside the engine (sim/hypercall.c). */
+        return hcall_is_hypercall(d, in);
     default:
         return false;
     }
@@ -394,6 +400,11 @@ int sim_insn_intercept(struct sim_domain *d, struct sim_vcpu *v, const struct cp
     case CPU_INSN_INT3:
         if (d->mon.software_breakpoint)
             return intercept_int3(d, v, in);
+        break;
+    case CPU_INSN_VMCALL:
+    case CPU_INSN_VMMCALL:
+        if (hcall_is_hypercall(d, in))
+            return hcall_dispatch(d, v, in);
         break;
     default:
         break;

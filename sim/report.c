@@ -10,7 +10,7 @@
 static const char *const run_end_names[] = {
     [RUN_END_NONE] = "running", [RUN_END_HALTED] = "halted", [RUN_END_LIMIT] = "limit",
     [RUN_END_CRASHED] = "crashed", [RUN_END_FAULT] = "fault", [RUN_END_BLOCKED] = "blocked",
-    [RUN_END_ERROR] = "error",
+    [RUN_END_ERROR] = "error", [RUN_END_SHUTDOWN] = "shutdown",
 };
 
 const char *run_end_name(enum run_end end)
@@ -181,6 +181,8 @@ static const char *kind_label(enum run_log_kind k)
     case RUN_LOG_END: return "end";
     case RUN_LOG_CHECK: return "check";
     case RUN_LOG_FAIL: return "FAILED";
+    case RUN_LOG_HYPERCALL: return "hypercall";
+    case RUN_LOG_CONSOLE: return "console";
     }
     return "?";
 }

@@ -70,6 +70,11 @@ static void on_note(void *opaque, const struct sim_note *note)
                     note->msg && (note->msg->flags & VME_FLAG_VCPU_PAUSED) ? ": unpaused" : ": still paused (no VCPU_PAUSED)");
         return;
     }
+    if (note->kind == SIM_NOTE_HYPERCALL || note->kind == SIM_NOTE_CONSOLE) {
+        run_log_add(r, note->kind == SIM_NOTE_HYPERCALL ? RUN_LOG_HYPERCALL : RUN_LOG_CONSOLE, 0,
+                    note->vcpu, NULL, "%s", note->text);
+        return;
+    }
     run_log_add(r, RUN_LOG_XEN, 0, note->vcpu, NULL, "%s", note->text);
 }
 
@@ -220,11 +225,15 @@ static int setup(struct run *r)
     struct sim_config cfg = {
         .mode = g->mode == SCENARIO_MODE_LONG ? CPU_MODE_LONG : CPU_MODE_PAE32,
         .ram_size = g->memory, .nr_vcpus = g->vcpus,
+        .hypercalls = g->hypercalls == SCENARIO_HYPERCALLS_KVM   ? SIM_HYPERCALL_KVM
+                      : g->hypercalls == SCENARIO_HYPERCALLS_XEN ? SIM_HYPERCALL_XEN
+                                                                 : SIM_HYPERCALL_NONE,
     };
     int rc = sim_domain_create(&r->d, &cfg);
     if (rc < 0)
         return setup_error(r, "cannot create the domain: %s", strerror(-rc));
     sim_set_observer(r->d, on_note, r);
+    sim_set_hypercall_trace(r->d, r->trace_hypercalls);
     if ((rc = load_code(r)) < 0)
         return rc;
     for (size_t i = 0; i < g->nr_data; i++)
@@ -272,6 +281,10 @@ static int setup(struct run *r)
         || (m->singlestep && sim_monitor_singlestep(r->d, true) < 0)
         || (m->control_register_deferral && sim_monitor_control_registers(r->d) < 0))
         return setup_error(r, "%s: monitor: %s", s->file, sim_error(r->d));
+    if (m->guest_request
+        && sim_monitor_guest_request(r->d, true, m->guest_request_sync, m->guest_request_userspace) < 0)
+        return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": %s", s->file, m->guest_request_line,
+                           m->guest_request_column, sim_error(r->d));
     for (size_t i = 0; i < g->nr_singlestep; i++)
         if (sim_debug_control_singlestep(r->d, g->singlestep[i], true) < 0)
             return setup_error(r, "%s: guest.singlestep: %s", s->file, sim_error(r->d));
@@ -334,6 +347,7 @@ static void run_loop(struct run *r)
         case SIM_STOP_HALTED: r->end = RUN_END_HALTED; break;
         case SIM_STOP_CRASHED: r->end = RUN_END_CRASHED; break;
         case SIM_STOP_FAULT: r->end = RUN_END_FAULT; break;
+        case SIM_STOP_SHUTDOWN: r->end = RUN_END_SHUTDOWN; break;
         default:
             r->end = RUN_END_ERROR;
             r->error = true;
@@ -348,7 +362,7 @@ static void run_loop(struct run *r)
 static const enum run_end end_of[] = {
     [SCENARIO_END_HALTED] = RUN_END_HALTED, [SCENARIO_END_LIMIT] = RUN_END_LIMIT,
     [SCENARIO_END_CRASHED] = RUN_END_CRASHED, [SCENARIO_END_FAULT] = RUN_END_FAULT,
-    [SCENARIO_END_BLOCKED] = RUN_END_BLOCKED,
+    [SCENARIO_END_BLOCKED] = RUN_END_BLOCKED, [SCENARIO_END_SHUTDOWN] = RUN_END_SHUTDOWN,
 };
 
 static void check(struct run *r, bool ok, uint32_t line, uint32_t column, const char *fmt, ...)
@@ -376,6 +390,17 @@ static void final_checks(struct run *r)
         enum run_end want = end_of[f->guest];
         check(r, r->end == want, f->guest_line, f->guest_column, "the guest ended %s%s%s (expected %s)",
               run_end_name(r->end), r->end_why[0] ? ": " : "", r->end_why, run_end_name(want));
+    }
+    if (f->shutdown_reason.set) {
+        int got = sim_domain_shutdown_reason(r->d);
+        if (got < 0)
+            check(r, false, f->shutdown_reason.line, f->shutdown_reason.column,
+                  "the domain did not shut down (expected shutdown reason %" PRIu64 ")",
+                  f->shutdown_reason.value);
+        else
+            check(r, (uint64_t)got == f->shutdown_reason.value, f->shutdown_reason.line,
+                  f->shutdown_reason.column, "shutdown reason %d (expected %" PRIu64 ")", got,
+                  f->shutdown_reason.value);
     }
     for (size_t i = 0; i < f->nr_vcpus; i++) {
         struct cpu_regs regs;
@@ -453,7 +478,7 @@ static void print_wrapped(FILE *out, const char *text, const char *indent, size_
 }
 
 /* Runs one loaded scenario; the run keeps the scenario. */
-static struct run *run_one(struct scenario *s, FILE *out)
+static struct run *run_one(struct scenario *s, FILE *out, bool trace_hypercalls)
 {
     struct run *r = calloc(1, sizeof(*r));
     if (!r) {
@@ -462,6 +487,7 @@ static struct run *run_one(struct scenario *s, FILE *out)
     }
     r->s = s;
     r->out = out;
+    r->trace_hypercalls = trace_hypercalls;
     if (out) {
         fprintf(out, "== %s (%s)\n", s->name, s->file);
         if (s->description)
@@ -482,6 +508,7 @@ static struct run *run_one(struct scenario *s, FILE *out)
             [RUN_END_CRASHED] = "the domain was crashed",
             [RUN_END_FAULT] = "the guest took an exception it cannot handle",
             [RUN_END_BLOCKED] = "the guest is blocked", [RUN_END_ERROR] = "vmisim stopped",
+            [RUN_END_SHUTDOWN] = "the guest shut the domain down",
         };
         if (r->end == RUN_END_NONE)
             run_log_add(r, RUN_LOG_END, 0, 0, NULL, "the run stops at the first failed expectation, "
@@ -502,15 +529,16 @@ static struct run *run_one(struct scenario *s, FILE *out)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: vmisim run [--json FILE] [--junit FILE] [--quiet] SCENARIO.yaml...\n"
+    fprintf(f, "usage: vmisim run [--json FILE] [--junit FILE] [--quiet] [--trace-hypercalls] SCENARIO.yaml...\n"
                "  Runs each scenario and checks it: exit 0 when every expectation held,\n"
-               "  1 when one failed, 2 when a file could not be used.\n");
+               "  1 when one failed, 2 when a file could not be used.\n"
+               "  --trace-hypercalls: log every hypercall with its decoded arguments and result.\n");
 }
 
 int vmisim_run(int argc, char **argv)
 {
     const char *json = NULL, *junit = NULL;
-    bool quiet = false;
+    bool quiet = false, trace = false;
     int first = 1;
     for (; first < argc && argv[first][0] == '-'; first++) {
         if (!strcmp(argv[first], "--json") && first + 1 < argc)
@@ -519,6 +547,8 @@ int vmisim_run(int argc, char **argv)
             junit = argv[++first];
         else if (!strcmp(argv[first], "--quiet") || !strcmp(argv[first], "-q"))
             quiet = true;
+        else if (!strcmp(argv[first], "--trace-hypercalls"))
+            trace = true;
         else {
             usage(stderr);
             return 2;
@@ -553,7 +583,7 @@ int vmisim_run(int argc, char **argv)
             status = 2;
             continue;
         }
-        struct run *r = run_one(s, quiet ? NULL : stdout);
+        struct run *r = run_one(s, quiet ? NULL : stdout, trace);
         if (!r) {
             fprintf(stderr, "vmisim run: out of memory\n");
             return 2;

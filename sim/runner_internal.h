@@ -22,6 +22,7 @@ enum run_end {
     RUN_END_FAULT,
     RUN_END_BLOCKED,
     RUN_END_ERROR,
+    RUN_END_SHUTDOWN, /* the guest shut the domain down (SCHEDOP_shutdown) */
 };
 
 enum run_log_kind {
@@ -33,6 +34,8 @@ enum run_log_kind {
     RUN_LOG_END,      /* how the guest ended */
     RUN_LOG_CHECK,    /* a final assertion held */
     RUN_LOG_FAIL,     /* an expectation failed */
+    RUN_LOG_HYPERCALL, /* --trace-hypercalls: one hypercall, decoded, and its result */
+    RUN_LOG_CONSOLE,  /* a line the guest wrote with console_io */
 };
 
 struct run_log {
@@ -80,6 +83,7 @@ struct run {
     struct run_log *log;
     size_t nr_log, cap_log;
     FILE *out;             /* the readable log (NULL: quiet) */
+    bool trace_hypercalls; /* --trace-hypercalls */
 };
 
 /* report.c */

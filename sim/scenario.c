@@ -66,7 +66,11 @@ static const char *const match_field_names[SCENARIO_MATCH_FIELD_COUNT] = {
 
 static const char *const ctrlreg_names[] = {"cr0", "cr3", "cr4", "xcr0"};
 
-static const char *const end_names[] = {NULL, "halted", "limit", "crashed", "fault", "blocked"};
+static const char *const end_names[] = {NULL, "halted", "limit", "crashed", "fault", "blocked",
+                                        "shutdown"};
+static const char *const hypercall_names[] = {"none", "xen", "kvm"};
+static const char *const shutdown_names[] = {"poweroff", "reboot", "suspend", "crash", "watchdog",
+                                             "soft_reset"};
 static const char *const mode_names[] = {"long", "pae32"};
 static const char *const order_names[] = {"sequence", "set"};
 static const char *const fault_names[] = {"none", "with_gla", "in_gpt"};
@@ -984,9 +988,10 @@ static int check_overlaps(struct ctx *c, const yaml_node_t *list)
 static int parse_guest(struct ctx *c, yaml_node_t *n)
 {
     static const char *const keys[] = {"mode", "memory", "vcpus", "code", "code_bytes", "entry",
-                                       "mappings", "data", "registers", "singlestep", "idt_handler"};
+                                       "mappings", "data", "registers", "singlestep", "idt_handler",
+                                       "hypercalls"};
     enum { K_MODE, K_MEMORY, K_VCPUS, K_CODE, K_CODE_BYTES, K_ENTRY, K_MAPPINGS, K_DATA,
-           K_REGISTERS, K_SINGLESTEP, K_IDT_HANDLER };
+           K_REGISTERS, K_SINGLESTEP, K_IDT_HANDLER, K_HYPERCALLS };
     struct scenario_guest *g = &c->s->guest;
     struct fields f;
     int rc = read_keys(c, n, "guest", keys, ARRAY_SIZE(keys), &f);
@@ -1090,6 +1095,12 @@ static int parse_guest(struct ctx *c, yaml_node_t *n)
                                               g->mode == SCENARIO_MODE_PAE32 ? 0xffffffffull : UINT64_MAX,
                                               &g->idt_handler)))
         return rc;
+    unsigned hc = SCENARIO_HYPERCALLS_XEN;
+    if (f.val[K_HYPERCALLS] && (rc = get_name(c, f.val[K_HYPERCALLS], "guest.hypercalls",
+                                              "a hypercall interface", hypercall_names,
+                                              ARRAY_SIZE(hypercall_names), &hc)))
+        return rc;
+    g->hypercalls = (enum scenario_hypercalls)hc;
 
     if (!code)
         return missing(c, n, "guest", "code",
@@ -1251,13 +1262,35 @@ static int parse_msrs(struct ctx *c, const yaml_node_t *list, struct scenario_mo
     return 0;
 }
 
+/* monitor.guest_request: a boolean (sync, kernel only) or {sync, allow_userspace}. */
+static int parse_guest_request(struct ctx *c, yaml_node_t *n, struct scenario_monitor *m)
+{
+    static const char *const keys[] = {"sync", "allow_userspace"};
+    m->guest_request_sync = true;
+    m->guest_request_line = line_of(n);
+    m->guest_request_column = column_of(n);
+    if (n->type != YAML_MAPPING_NODE)
+        return get_bool(c, n, "monitor.guest_request", &m->guest_request);
+    struct fields f;
+    int rc = read_keys(c, n, "monitor.guest_request", keys, ARRAY_SIZE(keys), &f);
+    if (rc)
+        return rc;
+    m->guest_request = true;
+    if (f.val[0] && (rc = get_bool(c, f.val[0], "monitor.guest_request.sync", &m->guest_request_sync)))
+        return rc;
+    if (f.val[1] && (rc = get_bool(c, f.val[1], "monitor.guest_request.allow_userspace",
+                                   &m->guest_request_userspace)))
+        return rc;
+    return 0;
+}
+
 static int parse_monitor(struct ctx *c, yaml_node_t *n)
 {
     static const char *const keys[] = {"ring", "version", "access_required", "write_ctrlreg",
                                        "mov_to_msr", "software_breakpoint", "singlestep",
-                                       "control_register_deferral"};
+                                       "control_register_deferral", "guest_request"};
     enum { K_RING, K_VERSION, K_ACCESS_REQUIRED, K_WRITE_CTRLREG, K_MOV_TO_MSR, K_SWBP,
-           K_SINGLESTEP, K_DEFERRAL };
+           K_SINGLESTEP, K_DEFERRAL, K_GUEST_REQUEST };
     struct scenario_monitor *m = &c->s->monitor;
     struct fields f;
     int rc = read_keys(c, n, "monitor", keys, ARRAY_SIZE(keys), &f);
@@ -1287,6 +1320,8 @@ static int parse_monitor(struct ctx *c, yaml_node_t *n)
         return rc;
     if (f.val[K_DEFERRAL] && (rc = get_bool(c, f.val[K_DEFERRAL], "monitor.control_register_deferral",
                                             &m->control_register_deferral)))
+        return rc;
+    if (f.val[K_GUEST_REQUEST] && (rc = parse_guest_request(c, f.val[K_GUEST_REQUEST], m)))
         return rc;
     return 0;
 }
@@ -1594,8 +1629,8 @@ static int parse_client(struct ctx *c, yaml_node_t *n)
 static int parse_final(struct ctx *c, yaml_node_t *n)
 {
     static const char *const keys[] = {"guest", "registers", "vcpus", "memory", "events",
-                                       "event_counts"};
-    enum { K_GUEST, K_REGISTERS, K_VCPUS, K_MEMORY, K_EVENTS, K_EVENT_COUNTS };
+                                       "event_counts", "shutdown_reason"};
+    enum { K_GUEST, K_REGISTERS, K_VCPUS, K_MEMORY, K_EVENTS, K_EVENT_COUNTS, K_SHUTDOWN_REASON };
     struct scenario_final *fin = &c->s->final;
     struct fields f;
     int rc = read_keys(c, n, "final", keys, ARRAY_SIZE(keys), &f);
@@ -1609,6 +1644,19 @@ static int parse_final(struct ctx *c, yaml_node_t *n)
         fin->guest = (enum scenario_end)end;
         fin->guest_line = line_of(f.val[K_GUEST]);
         fin->guest_column = column_of(f.val[K_GUEST]);
+    }
+    const yaml_node_t *sr = f.val[K_SHUTDOWN_REASON];
+    if (sr) {
+        /* A SHUTDOWN_* name or its number (Xen keeps the low byte). */
+        int i = sr->type == YAML_SCALAR_NODE ? lookup(sr, shutdown_names, ARRAY_SIZE(shutdown_names)) : -1;
+        uint64_t v = (uint64_t)i;
+        if (i < 0 && (rc = get_num(c, sr, "final.shutdown_reason", false, 0, 255, &v)))
+            return rc;
+        if (fin->guest != SCENARIO_END_ANY && fin->guest != SCENARIO_END_SHUTDOWN)
+            return fail(c, sr, "final.shutdown_reason is given but final.guest is %s; expected "
+                        "final.guest: shutdown", end_names[fin->guest]);
+        fin->shutdown_reason = (struct scenario_opt){.set = true, .value = v, .line = line_of(sr),
+                                                     .column = column_of(sr)};
     }
 
     size_t nr = f.val[K_REGISTERS] ? 1 : 0;

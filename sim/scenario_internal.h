@@ -185,8 +185,16 @@ struct scenario_access_range {
     uint32_t line, column;
 };
 
+/* guest.hypercalls: the hypercall interface (enum sim_hypercall_abi's values). */
+enum scenario_hypercalls {
+    SCENARIO_HYPERCALLS_NONE = 0, /* VMCALL/VMMCALL raise #UD */
+    SCENARIO_HYPERCALLS_XEN = 1,  /* the default */
+    SCENARIO_HYPERCALLS_KVM = 2,
+};
+
 struct scenario_guest {
     enum scenario_mode mode;
+    enum scenario_hypercalls hypercalls;
     uint64_t memory; /* bytes: a multiple of 4K, 64K..1G */
     uint32_t vcpus;  /* 1..64 */
     /*
@@ -247,6 +255,9 @@ struct scenario_monitor {
     bool software_breakpoint;      /* xc_monitor_software_breakpoint */
     bool singlestep;               /* xc_monitor_singlestep */
     bool control_register_deferral; /* XEN_DOMCTL_MONITOR_OP_CONTROL_REGISTERS (op 4) */
+    /* xc_monitor_guest_request(1, sync, allow_userspace) when guest_request. */
+    bool guest_request, guest_request_sync, guest_request_userspace;
+    uint32_t guest_request_line, guest_request_column;
 };
 
 /*
@@ -345,6 +356,7 @@ enum scenario_end {
     SCENARIO_END_FAULT,   /* an undeliverable guest exception */
     SCENARIO_END_BLOCKED, /* every vCPU waits (for a response, a ring slot) and nothing
                              else can happen, e.g. after no_response */
+    SCENARIO_END_SHUTDOWN, /* the guest shut the domain down (SCHEDOP_shutdown) */
 };
 /* "halted"; NULL for an unknown value (and for SCENARIO_END_ANY). */
 const char *scenario_end_name(unsigned end);
@@ -373,6 +385,7 @@ struct scenario_final {
     struct scenario_opt events;   /* total number of events */
     struct scenario_event_count *event_counts;
     size_t nr_event_counts;
+    struct scenario_opt shutdown_reason; /* SHUTDOWN_* value (0 poweroff .. 5 soft_reset, <= 255) */
 };
 
 struct scenario_arena;

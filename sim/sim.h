@@ -28,11 +28,25 @@
 
 struct sim_domain;
 
+/*
+ * The hypercall interface the guest sees (sim/hypercall.c, docs/adding-a-hypercall.md).
+ * NONE: VMCALL and VMMCALL are not intercepted and raise #UD, as without a
+ * hypervisor.  XEN: VMCALL (Intel) is a Xen hypercall, RAX = number, args
+ * RDI RSI RDX R10 R8 (32-bit: EBX ECX EDX ESI EDI); VMMCALL raises #UD.
+ * KVM: VMCALL or VMMCALL, the KVM VMI convention (64-bit RDI RSI ..., 32-bit EBX ECX ...).
+ */
+enum sim_hypercall_abi {
+    SIM_HYPERCALL_NONE = 0,
+    SIM_HYPERCALL_XEN,
+    SIM_HYPERCALL_KVM,
+};
+
 struct sim_config {
     enum cpu_mode mode;   /* CPU_MODE_LONG or CPU_MODE_PAE32 */
     uint64_t ram_size;    /* bytes, a multiple of 4096 */
     unsigned nr_vcpus;    /* 1..SIM_MAX_VCPUS */
     uint64_t quantum;     /* instructions per scheduling quantum (0: 10,000) */
+    enum sim_hypercall_abi hypercalls; /* 0: none (VMCALL raises #UD) */
 };
 
 int sim_domain_create(struct sim_domain **out, const struct sim_config *cfg);
@@ -122,6 +136,12 @@ int sim_monitor_singlestep(struct sim_domain *d, bool enable);
  * them).  Only a monitor disable turns it off.
  */
 int sim_monitor_control_registers(struct sim_domain *d);
+/*
+ * xc_monitor_guest_request(enable, sync, allow_userspace): HVMOP_guest_request_vm_event
+ * (and KVM_HC_XEN_HVM_OP 24) sends GUEST_REQUEST (reason 8, no payload);
+ * allow_userspace lets CPL > 0 make that one hypercall.
+ */
+int sim_monitor_guest_request(struct sim_domain *d, bool enable, bool sync, bool allow_userspace);
 /* xc_domain_debug_control(XEN_DOMCTL_DEBUG_OP_SINGLE_STEP_ON/OFF) for one vCPU. */
 int sim_debug_control_singlestep(struct sim_domain *d, unsigned vcpu, bool on);
 bool sim_vcpu_singlestep(const struct sim_domain *d, unsigned vcpu);
@@ -149,6 +169,7 @@ enum sim_stop_reason {
     SIM_STOP_CRASHED,   /* the domain crashed (e.g. access required, no ring) */
     SIM_STOP_FAULT,     /* a vCPU took an exception its guest cannot handle */
     SIM_STOP_ERROR,     /* vmisim itself failed: see sim_error */
+    SIM_STOP_SHUTDOWN,  /* the guest shut the domain down (SCHEDOP_shutdown): why has the reason */
 };
 
 struct sim_stop {
@@ -165,6 +186,11 @@ struct sim_stop {
  * *stop; a negative errno only for misuse.
  */
 int sim_run(struct sim_domain *d, uint64_t max_insns, struct sim_stop *stop);
+
+/* SHUTDOWN_* reason of a domain that shut itself down (0 poweroff .. 5 soft_reset), or -1. */
+int sim_domain_shutdown_reason(const struct sim_domain *d);
+/* Every hypercall is reported as a SIM_NOTE_HYPERCALL with its decoded arguments and result. */
+void sim_set_hypercall_trace(struct sim_domain *d, bool on);
 
 /* ---- An in-process client's turn ---------------------------------------- */
 
@@ -191,6 +217,8 @@ enum sim_note_kind {
     SIM_NOTE_IGNORED,   /* a response was taken and dropped (why says why, as Xen logs) */
     SIM_NOTE_ACTION,    /* something the hypervisor did: conversion, emulation, crash ... */
     SIM_NOTE_RING,      /* the ring broke: the client violated the protocol */
+    SIM_NOTE_HYPERCALL, /* a hypercall and its result (sim_set_hypercall_trace) */
+    SIM_NOTE_CONSOLE,   /* one line the guest wrote with console_io */
 };
 
 struct vme_msg;

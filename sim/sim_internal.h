@@ -44,6 +44,7 @@ struct sim_monitor_ctl {
     bool software_breakpoint;
     bool singlestep;
     bool control_register_values; /* XEN_DOMCTL_MONITOR_OP_CONTROL_REGISTERS */
+    bool guest_request, guest_request_sync, guest_request_userspace;
 };
 
 struct sim_vcpu {
@@ -92,6 +93,10 @@ struct sim_domain {
     struct sim_monitor_ctl mon;  /* monitor controls (xc_monitor_write_ctrlreg ...) */
     uint32_t intercept;          /* cpu/'s intercept mask now in force */
     bool crashed;
+    enum sim_hypercall_abi hypercalls;
+    bool trace_hypercalls;
+    bool shutdown;               /* SCHEDOP_shutdown: every vCPU stops */
+    uint8_t shutdown_reason;
     bool ran;                    /* some vCPU has run: its translated code may be stale after a write */
     char crash_why[256];
     bool event_posted;           /* a request went on the ring during this sim_run */

@@ -533,7 +533,8 @@ Test(valid, name_tables)
     cr_expect_str_eq(scenario_end_name(SCENARIO_END_CRASHED), "crashed");
     cr_expect_str_eq(scenario_end_name(SCENARIO_END_BLOCKED), "blocked");
     cr_expect_null(scenario_end_name(SCENARIO_END_ANY));
-    cr_expect_null(scenario_end_name(SCENARIO_END_BLOCKED + 1));
+    cr_expect_str_eq(scenario_end_name(SCENARIO_END_SHUTDOWN), "shutdown");
+    cr_expect_null(scenario_end_name(SCENARIO_END_SHUTDOWN + 1));
     cr_expect_str_eq(scenario_match_field_name(SCENARIO_MATCH_GLA_VALID), "gla_valid");
     for (unsigned r = 0; r < SCENARIO_REG_COUNT; r++)
         cr_expect_eq(scenario_reg_lookup(scenario_reg_name(r)), (int)r, "register %u", r);
@@ -1310,4 +1311,68 @@ Test(monitor_events, errors)
     expect_error(BASE "client:\n  events:\n    - expect: {}\n      respond: {inject: {vector: 256}}\n", 9, 34, "client.events[0].respond.inject.vector is 256; expected 0 to 255");
     expect_error(BASE "client:\n  events:\n    - expect: {}\n"
                  "      respond: {no_response: true, inject: {vector: 3}}\n", 9, 36, "'inject' in client.events[0].respond has no effect with no_response: true");
+}
+
+/* ---- Hypercalls: guest.hypercalls, monitor.guest_request, final shutdown ------ */
+
+/* guest.hypercalls defaults to xen; guest_request as a bool is sync, kernel only. */
+Test(hypercalls, defaults_and_bool)
+{
+    struct scenario *s = parse_ok(BASE "monitor:\n  guest_request: true\n");
+    cr_expect_eq(s->guest.hypercalls, SCENARIO_HYPERCALLS_XEN);
+    cr_expect(s->monitor.guest_request);
+    cr_expect(s->monitor.guest_request_sync);
+    cr_expect_not(s->monitor.guest_request_userspace);
+    cr_expect_eq(s->monitor.guest_request_line, 7);
+    cr_expect_eq(s->monitor.guest_request_column, 18);
+    scenario_free(s);
+    s = parse_ok(BASE);
+    cr_expect_not(s->monitor.guest_request);
+    scenario_free(s);
+}
+
+/* The mapping form keeps both flags; kvm and none are accepted. */
+Test(hypercalls, mapping_form_and_abi)
+{
+    struct scenario *s = parse_ok(BASE "  hypercalls: kvm\nmonitor:\n"
+                                  "  guest_request: {sync: false, allow_userspace: true}\n");
+    cr_expect_eq(s->guest.hypercalls, SCENARIO_HYPERCALLS_KVM);
+    cr_expect(s->monitor.guest_request);
+    cr_expect_not(s->monitor.guest_request_sync);
+    cr_expect(s->monitor.guest_request_userspace);
+    scenario_free(s);
+    s = parse_ok(BASE "  hypercalls: none\n");
+    cr_expect_eq(s->guest.hypercalls, SCENARIO_HYPERCALLS_NONE);
+    scenario_free(s);
+}
+
+/* Errors point at the value or the key at fault. */
+Test(hypercalls, errors_have_positions)
+{
+    expect_error(BASE "  hypercalls: hyperv\n", 6, 15, "'hyperv' is not a hypercall interface",
+                 "none, xen, kvm");
+    expect_error(BASE "monitor:\n  guest_request: {sync: maybe}\n", 7, 25,
+                 "'maybe' is not a boolean in monitor.guest_request.sync");
+    expect_error(BASE "monitor:\n  guest_request: {sync: true, userspace: true}\n", 7, 31,
+                 "unknown key 'userspace' in monitor.guest_request", "allow_userspace");
+    expect_error(BASE "monitor:\n  guest_request: 1\n", 7, 18,
+                 "'1' is not a boolean in monitor.guest_request");
+}
+
+/* final.guest: shutdown with a reason by name or number; a reason with another end is refused. */
+Test(hypercalls, final_shutdown)
+{
+    struct scenario *s = parse_ok(BASE "final:\n  guest: shutdown\n  shutdown_reason: crash\n");
+    cr_expect_eq(s->final.guest, SCENARIO_END_SHUTDOWN);
+    cr_expect(s->final.shutdown_reason.set);
+    cr_expect_eq(s->final.shutdown_reason.value, 3);
+    cr_expect_eq(s->final.shutdown_reason.line, 8);
+    cr_expect_eq(s->final.shutdown_reason.column, 20);
+    scenario_free(s);
+    s = parse_ok(BASE "final:\n  shutdown_reason: 7\n");
+    cr_expect_eq(s->final.shutdown_reason.value, 7);
+    scenario_free(s);
+    expect_error(BASE "final:\n  guest: halted\n  shutdown_reason: 0\n", 8, 20,
+                 "final.guest is halted", "final.guest: shutdown");
+    expect_error(BASE "final:\n  shutdown_reason: 256\n", 7, 20, "final.shutdown_reason");
 }
