@@ -68,17 +68,24 @@ void sim_set_client(struct sim_domain *d, sim_client_fn fn, void *opaque)
 {
     d->client = fn;
     d->client_opaque = opaque;
-    struct evtchn *e = d->monitor.ring ? d->monitor.evtchn : NULL;
-    if (!e)
-        return;
-    if (fn) {
-        /* Polled, not woken: mask our port; a delivery already made is acted on now. */
-        evtchn_mask(e);
-        if (evtchn_pending(e) > 0)
-            sim_monitor_resume(d);
-    } else {
-        /* Woken again: unmasking delivers whatever became pending meanwhile. */
-        evtchn_unmask(e);
+    struct sim_monitor *rings[] = {&d->paging, &d->monitor};
+    for (unsigned i = 0; i < 2; i++) {
+        struct evtchn *e = rings[i]->ring ? rings[i]->evtchn : NULL;
+        if (!e)
+            continue;
+        if (fn) {
+            /* Polled, not woken: mask our port; a delivery already made is acted on now. */
+            evtchn_mask(e);
+            if (evtchn_pending(e) > 0) {
+                if (rings[i] == &d->paging)
+                    sim_paging_resume(d);
+                else
+                    sim_monitor_resume(d);
+            }
+        } else {
+            /* Woken again: unmasking delivers whatever became pending meanwhile. */
+            evtchn_unmask(e);
+        }
     }
 }
 
@@ -127,7 +134,8 @@ static enum cpu_verdict sim_cpu_handler(void *opaque, struct cpu *c, const struc
     if (d->crashed)
         return CPU_STOP;
     sim_client_turn(d);
-    if (d->event_posted || !sim_vcpu_runnable(v) || v->resume.emulate_flags || v->resume.set_gprs)
+    if (d->event_posted || !sim_vcpu_runnable(v) || v->resume.emulate_flags || v->resume.set_gprs
+        || d->code_flush_pending)
         return CPU_STOP;
     uint64_t rip = cpu_rip(c);
     if (rip == v->last_fault_rip && ev->access.gpa == v->last_fault_gpa) {
@@ -157,6 +165,10 @@ int sim_domain_create(struct sim_domain **out, const struct sim_config *cfg)
     d->nr_vcpus = cfg->nr_vcpus;
     d->quantum = cfg->quantum ? cfg->quantum : SIM_DEFAULT_QUANTUM;
     d->hypercalls = cfg->hypercalls;
+    d->monitor.idx = SIM_RING_MONITOR;
+    d->monitor.name = "monitor";
+    d->paging.idx = SIM_RING_PAGING;
+    d->paging.name = "paging";
     /* Only the ABI's VMCALL/VMMCALL, set at creation (no code-cache flush). */
     d->intercept = hcall_intercept_mask(cfg->hypercalls);
     int rc = -ENOMEM;
@@ -293,7 +305,7 @@ int sim_vcpu_set_regs(struct sim_domain *d, unsigned vcpu, const struct cpu_regs
 bool sim_vcpu_runnable(const struct sim_vcpu *v)
 {
     return v->state == SIM_VCPU_RUNNABLE && v->pause_count == 0 && !v->ring_blocked
-           && !v->waiting_slot;
+           && !v->waiting_slot && !v->paging_wait;
 }
 
 enum sim_vcpu_state sim_vcpu_state(const struct sim_domain *d, unsigned vcpu)
@@ -502,6 +514,12 @@ int sim_run(struct sim_domain *d, uint64_t max_insns, struct sim_stop *stop)
         stop->insns += (uint64_t)rc;
         if (!sim_vcpu_runnable(v) || d->crashed || d->event_posted || d->shutdown)
             continue;
+        if (d->code_flush_pending) {
+            /* Page contents changed under translated code (sim/paging.c): retranslate. */
+            d->code_flush_pending = false;
+            for (unsigned i = 0; i < d->nr_vcpus; i++)
+                cpu_flush_code(d->vcpus[i].cpu);
+        }
         d->ran = true;
         uint64_t budget = max_insns - stop->insns;
         if (budget > d->quantum)

@@ -25,6 +25,11 @@ void sim_mem_access_fault(struct sim_domain *d, struct sim_vcpu *v, const struct
         sim_domain_crash(d, "vCPU %u accessed gfn %#llx, beyond guest RAM", v->id, (unsigned long long)gfn);
         return;
     }
+    /* A gfn in the paging path maps nothing, whatever its access: p2m_mem_paging_populate. */
+    if (p2m_get_paging(d->host_p2m, gfn) != P2M_PAGING_NONE) {
+        sim_paging_populate(d, v, gfn);
+        return;
+    }
     if (!p2m_access_violates(access, a->kind))
         return; /* a stale translation: the access simply retries */
 

@@ -1,6 +1,8 @@
 /*
- * sim/monitor.c — the vm_event monitor ring as Xen runs it
- * (xen/common/vm_event.c, xen/common/monitor.c: spec §1 and §4).
+ * sim/monitor.c — the vm_event rings as Xen runs them
+ * (xen/common/vm_event.c, xen/common/monitor.c: spec §1 and §4): the
+ * monitor ring and the paging ring share every piece (struct sim_monitor
+ * is one ring; sim/paging.c adds what is paging's own).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -8,11 +10,10 @@
 
 #include "sim_internal.h"
 
-int sim_monitor_enable(struct sim_domain *d, unsigned version, struct ring_fds *fds)
+int sim_ring_enable(struct sim_domain *d, struct sim_monitor *m, unsigned version, struct ring_fds *fds)
 {
-    struct sim_monitor *m = &d->monitor;
     if (m->ring)
-        return sim_set_error(d, -EBUSY, "the monitor ring is already enabled (xc_monitor_enable: EBUSY)");
+        return sim_set_error(d, -EBUSY, "the %s ring is already enabled (Xen: EBUSY)", m->name);
     if (!vme_version_supported(version))
         return sim_set_error(d, -EINVAL, "vm_event interface version %u is not supported: use 1 or 7", version);
     m->waitq = calloc(d->nr_vcpus, sizeof(*m->waitq));
@@ -22,7 +23,7 @@ int sim_monitor_enable(struct sim_domain *d, unsigned version, struct ring_fds *
     if (rc < 0) {
         free(m->waitq);
         m->waitq = NULL;
-        return sim_set_error(d, rc, "cannot create the vm_event ring: %s", strerror(-rc));
+        return sim_set_error(d, rc, "cannot create the vm_event %s ring: %s", m->name, strerror(-rc));
     }
     m->version = version;
     m->evtchn = ring_evtchn(m->ring);
@@ -31,21 +32,50 @@ int sim_monitor_enable(struct sim_domain *d, unsigned version, struct ring_fds *
     m->blocked = m->waitq_len = 0;
     m->last_vcpu_wake_up = d->nr_vcpus - 1;
     m->ring_error_noted = false;
+    *fds = ring_fds(m->ring);
+    return 0;
+}
+
+int sim_monitor_enable(struct sim_domain *d, unsigned version, struct ring_fds *fds)
+{
+    int rc = sim_ring_enable(d, &d->monitor, version, fds);
+    if (rc < 0)
+        return rc;
     /* vm_event_enable allocates v->arch.vm_event for every vCPU. */
     for (unsigned i = 0; i < d->nr_vcpus; i++) {
         d->vcpus[i].has_vm_event = true;
         memset(&d->vcpus[i].resume, 0, sizeof(d->vcpus[i].resume));
     }
-    *fds = ring_fds(m->ring);
     return 0;
+}
+
+void sim_ring_free(struct sim_monitor *m)
+{
+    unsigned idx = m->idx;
+    const char *name = m->name;
+    ring_destroy(m->ring);
+    free(m->waitq);
+    memset(m, 0, sizeof(*m));
+    m->idx = idx;
+    m->name = name;
 }
 
 void sim_monitor_free(struct sim_domain *d)
 {
-    struct sim_monitor *m = &d->monitor;
-    ring_destroy(m->ring);
-    free(m->waitq);
-    memset(m, 0, sizeof(*m));
+    sim_ring_free(&d->monitor);
+    sim_ring_free(&d->paging);
+}
+
+int sim_ring_disable(struct sim_domain *d, struct sim_monitor *m)
+{
+    if (m->waitq_len)
+        return sim_set_error(d, -EBUSY, "%u vCPU(s) still wait for a %s ring slot: the ring cannot be disabled (Xen: EBUSY)",
+                             m->waitq_len, m->name);
+    /* Only the black-eyed vCPUs are released; those awaiting a response stay paused. */
+    for (unsigned i = 0; i < d->nr_vcpus; i++)
+        d->vcpus[i].ring_blocked &= (uint8_t)~(1u << m->idx);
+    sim_ring_free(m);
+    return 0;
 }
 
 int sim_monitor_disable(struct sim_domain *d)
@@ -53,18 +83,15 @@ int sim_monitor_disable(struct sim_domain *d)
     struct sim_monitor *m = &d->monitor;
     if (!m->ring)
         return 0;
-    if (m->waitq_len)
-        return sim_set_error(d, -EBUSY, "%u vCPU(s) still wait for a ring slot: the ring cannot be disabled (Xen: EBUSY)",
-                             m->waitq_len);
+    int rc = sim_ring_disable(d, m);
+    if (rc < 0)
+        return rc;
     for (unsigned i = 0; i < d->nr_vcpus; i++) {
         struct sim_vcpu *v = &d->vcpus[i];
-        /* Only the black-eyed vCPUs are released; those awaiting a response stay paused. */
-        v->ring_blocked = false;
         /* Freeing v->arch.vm_event drops pending emulation and register writes. */
         v->has_vm_event = false;
         memset(&v->resume, 0, sizeof(v->resume));
     }
-    sim_monitor_free(d);
     /* arch_monitor_cleanup_domain: every monitor setting goes with the ring. */
     memset(&d->mon, 0, sizeof(d->mon));
     return sim_update_intercept(d);
@@ -76,9 +103,9 @@ bool sim_monitor_enabled(const struct sim_domain *d)
 }
 
 /* Puts a request whose slot is already claimed (the rest of monitor_traps). */
-static void monitor_post(struct sim_domain *d, struct sim_vcpu *v, bool sync, struct vme_msg *req)
+void sim_ring_post(struct sim_domain *d, struct sim_monitor *m, struct sim_vcpu *v, bool sync,
+                   struct vme_msg *req)
 {
-    struct sim_monitor *m = &d->monitor;
     unsigned char slot[400];
     req->vcpu_id = v->id;
     /* vm_event_put_request always writes the ring's interface version. */
@@ -105,8 +132,9 @@ static void monitor_post(struct sim_domain *d, struct sim_vcpu *v, bool sync, st
      * domain has vCPUs, and is not paused for this event, is paused until
      * slots free up, so no event it raises later can be lost.
      */
-    if (ring_available(m->ring) < d->nr_vcpus && v->pause_count == 0 && !v->ring_blocked) {
-        v->ring_blocked = true;
+    if (ring_available(m->ring) < d->nr_vcpus && v->pause_count == 0
+        && !(v->ring_blocked & (1u << m->idx))) {
+        v->ring_blocked |= (uint8_t)(1u << m->idx);
         m->blocked++;
     }
     /* Xen notifies after every request, whatever req_event says. */
@@ -117,9 +145,8 @@ static void monitor_post(struct sim_domain *d, struct sim_vcpu *v, bool sync, st
     sim_note(d, SIM_NOTE_REQUEST, v->id, req, "request");
 }
 
-static void monitor_ring_broken(struct sim_domain *d)
+static void monitor_ring_broken(struct sim_domain *d, struct sim_monitor *m)
 {
-    struct sim_monitor *m = &d->monitor;
     if (m->ring_error_noted)
         return;
     m->ring_error_noted = true;
@@ -127,11 +154,11 @@ static void monitor_ring_broken(struct sim_domain *d)
     sim_note(d, SIM_NOTE_RING, 0, NULL, "%s", ring_error(m->ring));
 }
 
-int sim_monitor_traps(struct sim_domain *d, struct sim_vcpu *v, bool sync, struct vme_msg *req)
+int sim_ring_claim(struct sim_domain *d, struct sim_monitor *m, struct sim_vcpu *v, bool sync,
+                   const struct vme_msg *req)
 {
-    struct sim_monitor *m = &d->monitor;
     if (!m->ring)
-        return 0; /* no ring: the event is skipped and the vCPU continues */
+        return -EOPNOTSUPP;
     int rc = ring_claim(m->ring);
     if (rc < 0) {
         /*
@@ -140,31 +167,40 @@ int sim_monitor_traps(struct sim_domain *d, struct sim_vcpu *v, bool sync, struc
          * client is replaced (Xen would read the corrupt indices blindly).
          */
         if (rc == -EPROTO)
-            monitor_ring_broken(d);
+            monitor_ring_broken(d, m);
         v->waiting_slot = true;
         v->slot_req = *req;
         v->slot_req_sync = sync;
         m->waitq[m->waitq_len++] = v->id;
         sim_note(d, SIM_NOTE_ACTION, v->id, NULL,
-                 "vCPU %u waits for a free ring slot (%u requests await responses)", v->id,
-                 ring_nr_outstanding(m->ring));
+                 "vCPU %u waits for a free %s ring slot (%u requests await responses)", v->id,
+                 m->name, ring_nr_outstanding(m->ring));
         return 1;
     }
-    monitor_post(d, v, sync, req);
+    return 0;
+}
+
+int sim_monitor_traps(struct sim_domain *d, struct sim_vcpu *v, bool sync, struct vme_msg *req)
+{
+    struct sim_monitor *m = &d->monitor;
+    if (!m->ring)
+        return 0; /* no ring: the event is skipped and the vCPU continues */
+    if (sim_ring_claim(d, m, v, sync, req) == 1)
+        return 1;
+    sim_ring_post(d, m, v, sync, req);
     return sync ? 1 : 0;
 }
 
 /* vm_event_wake: waiters on the queue first, then black-eyed vCPUs round robin. */
-static void monitor_wake(struct sim_domain *d)
+static void monitor_wake(struct sim_domain *d, struct sim_monitor *m)
 {
-    struct sim_monitor *m = &d->monitor;
     while (m->waitq_len && ring_available(m->ring) > 0) {
         struct sim_vcpu *v = &d->vcpus[m->waitq[0]];
         memmove(m->waitq, m->waitq + 1, (m->waitq_len - 1) * sizeof(*m->waitq));
         m->waitq_len--;
         v->waiting_slot = false;
         if (ring_claim(m->ring) == 0)
-            monitor_post(d, v, v->slot_req_sync, &v->slot_req);
+            sim_ring_post(d, m, v, v->slot_req_sync, &v->slot_req);
     }
     if (m->waitq_len)
         return;
@@ -172,8 +208,8 @@ static void monitor_wake(struct sim_domain *d)
     for (unsigned j = 0, i = m->last_vcpu_wake_up + 1; j < d->nr_vcpus && m->blocked && avail;
          j++, i++) {
         struct sim_vcpu *v = &d->vcpus[i % d->nr_vcpus];
-        if (v->ring_blocked) {
-            v->ring_blocked = false;
+        if (v->ring_blocked & (1u << m->idx)) {
+            v->ring_blocked &= (uint8_t)~(1u << m->idx);
             avail--;
             m->blocked--;
             m->last_vcpu_wake_up = v->id;
@@ -182,9 +218,8 @@ static void monitor_wake(struct sim_domain *d)
 }
 
 /* vm_event_resume's work for one response (spec §1, "Processing order"). */
-static void monitor_apply(struct sim_domain *d, const struct vme_msg *rsp)
+static void monitor_apply(struct sim_domain *d, struct sim_monitor *m, const struct vme_msg *rsp)
 {
-    struct sim_monitor *m = &d->monitor;
     if (rsp->version != m->version) {
         sim_note(d, SIM_NOTE_IGNORED, rsp->vcpu_id, rsp,
                  "response skipped: its version is %u, the ring's interface version is %u "
@@ -198,6 +233,9 @@ static void monitor_apply(struct sim_domain *d, const struct vme_msg *rsp)
         return;
     }
     struct sim_vcpu *v = &d->vcpus[rsp->vcpu_id];
+    /* vm_event_resume: p2m_mem_paging_resume comes before the checks on a paused vCPU. */
+    if (rsp->reason == VME_REASON_MEM_PAGING)
+        sim_p2m_paging_resume(d, rsp);
     if (v->pause_count == 0) {
         sim_note(d, SIM_NOTE_IGNORED, v->id, rsp,
                  "response ignored: vCPU %u is not paused for vm_event (a response to an "
@@ -225,24 +263,22 @@ static void monitor_apply(struct sim_domain *d, const struct vme_msg *rsp)
         v->pause_count--; /* vm_event_vcpu_unpause; the count is > 0 here */
 }
 
-static void monitor_resume(struct sim_domain *d)
+static void monitor_resume(struct sim_domain *d, struct sim_monitor *m)
 {
-    struct sim_monitor *m = &d->monitor;
     unsigned char slot[400];
     struct vme_msg rsp;
     int rc;
     while ((rc = ring_take_response(m->ring, slot)) == 0) {
         vme_decode(m->version, slot, &rsp);
-        monitor_apply(d, &rsp);
-        monitor_wake(d);
+        monitor_apply(d, m, &rsp);
+        monitor_wake(d, m);
     }
     if (rc == -EPROTO)
-        monitor_ring_broken(d);
+        monitor_ring_broken(d, m);
 }
 
-void sim_monitor_poll(struct sim_domain *d)
+static void ring_poll(struct sim_domain *d, struct sim_monitor *m)
 {
-    struct sim_monitor *m = &d->monitor;
     if (!m->ring)
         return;
     if (d->client) {
@@ -254,13 +290,28 @@ void sim_monitor_poll(struct sim_domain *d)
             return;
         evtchn_unmask(m->evtchn);
     }
-    monitor_resume(d);
+    monitor_resume(d, m);
+}
+
+void sim_monitor_poll(struct sim_domain *d)
+{
+    /* The paging ring first: a page brought back lets vCPUs run before the monitor's responses. */
+    ring_poll(d, &d->paging);
+    ring_poll(d, &d->monitor);
 }
 
 int sim_monitor_resume(struct sim_domain *d)
 {
     if (!d->monitor.ring)
         return sim_set_error(d, -ENODEV, "no monitor ring is enabled");
-    monitor_resume(d);
+    monitor_resume(d, &d->monitor);
+    return 0;
+}
+
+int sim_paging_resume(struct sim_domain *d)
+{
+    if (!d->paging.ring)
+        return sim_set_error(d, -ENODEV, "no paging ring is enabled");
+    monitor_resume(d, &d->paging);
     return 0;
 }

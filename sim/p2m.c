@@ -19,8 +19,19 @@ struct p2m {
     uint64_t nr_gfns;
     uint8_t *access; /* enum p2m_access per gfn, never P2M_ACCESS_DEFAULT */
     uint64_t *restricted;
+    uint8_t *paging; /* enum p2m_paging per gfn, | P2M_NO_FRAME when its frame was freed */
     enum p2m_access default_access;
 };
+
+/* The restricted bit: the access is not rwx, or the gfn is in the paging path. */
+static void p2m_update_bit(struct p2m *p, uint64_t g)
+{
+    uint64_t bit = 1ull << (g % 64);
+    if (p->access[g] == P2M_ACCESS_RWX && p->paging[g] == 0)
+        p->restricted[g / 64] &= ~bit;
+    else
+        p->restricted[g / 64] |= bit;
+}
 
 static const char *const p2m_access_names[P2M_ACCESS_COUNT] = {
     "n", "r", "w", "rw", "x", "rx", "wx", "rwx", "rx2rw", "n2rwx", "default",
@@ -37,7 +48,8 @@ int p2m_create(struct p2m **out, uint64_t nr_gfns)
     p->default_access = P2M_ACCESS_RWX;
     p->access = malloc(nr_gfns);
     p->restricted = calloc((nr_gfns + 63) / 64, sizeof(uint64_t));
-    if (!p->access || !p->restricted) {
+    p->paging = calloc(nr_gfns, 1);
+    if (!p->access || !p->restricted || !p->paging) {
         p2m_destroy(p);
         return -ENOMEM;
     }
@@ -53,6 +65,7 @@ void p2m_destroy(struct p2m *p)
         return;
     free(p->access);
     free(p->restricted);
+    free(p->paging);
     free(p);
 }
 
@@ -100,11 +113,7 @@ int p2m_set_access(struct p2m *p, uint64_t first_gfn, uint64_t nr, enum p2m_acce
     for (uint64_t g = first_gfn; g < first_gfn + nr; g++) {
         lost |= (p2m_access_rights((enum p2m_access)p->access[g]) & ~rights) != 0;
         p->access[g] = (uint8_t)a;
-        uint64_t bit = 1ull << (g % 64);
-        if (a == P2M_ACCESS_RWX)
-            p->restricted[g / 64] &= ~bit;
-        else
-            p->restricted[g / 64] |= bit;
+        p2m_update_bit(p, g);
     }
     if (restricted)
         *restricted = lost;
@@ -126,8 +135,32 @@ enum p2m_access p2m_default_access(const struct p2m *p)
 
 unsigned p2m_rights(const struct p2m *p, uint64_t gfn)
 {
-    return gfn < p->nr_gfns ? p2m_access_rights((enum p2m_access)p->access[gfn])
-                            : (P2M_R | P2M_W | P2M_X);
+    if (gfn >= p->nr_gfns)
+        return P2M_R | P2M_W | P2M_X;
+    /* A gfn in the paging path has no mapping at all, whatever its access type. */
+    if (p->paging[gfn] != 0)
+        return 0;
+    return p2m_access_rights((enum p2m_access)p->access[gfn]);
+}
+
+#define P2M_NO_FRAME 0x80u
+
+enum p2m_paging p2m_get_paging(const struct p2m *p, uint64_t gfn)
+{
+    return gfn < p->nr_gfns ? (enum p2m_paging)(p->paging[gfn] & ~P2M_NO_FRAME) : P2M_PAGING_NONE;
+}
+
+bool p2m_paging_has_frame(const struct p2m *p, uint64_t gfn)
+{
+    return gfn < p->nr_gfns && !(p->paging[gfn] & P2M_NO_FRAME);
+}
+
+void p2m_set_paging(struct p2m *p, uint64_t gfn, enum p2m_paging state, bool has_frame)
+{
+    if (gfn >= p->nr_gfns)
+        return;
+    p->paging[gfn] = (uint8_t)(state | (has_frame || state == P2M_PAGING_NONE ? 0 : P2M_NO_FRAME));
+    p2m_update_bit(p, gfn);
 }
 
 const uint64_t *p2m_restricted_bitmap(const struct p2m *p)

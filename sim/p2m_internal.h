@@ -5,8 +5,8 @@
  * values) and the default access, as xc_set_mem_access / xc_get_mem_access
  * see them (xen/common/mem_access.c, xen/arch/x86/mm/mem_access.c).  It also
  * keeps the bitmap cpu/ reads (struct cpu_memory.restricted): a gfn's bit is
- * set exactly when its access is not rwx, so unrestricted pages cost cpu/
- * nothing.  An altp2m view will be another struct p2m.
+ * set exactly when its access is not rwx or it is in the paging path
+ * (enum p2m_paging), so unrestricted pages cost cpu/ nothing.  An altp2m view will be another struct p2m.
  */
 #ifndef VMISIM_P2M_INTERNAL_H
 #define VMISIM_P2M_INTERNAL_H
@@ -66,7 +66,32 @@ unsigned p2m_rights(const struct p2m *p, uint64_t gfn);
  */
 bool p2m_access_violates(enum p2m_access a, unsigned kinds);
 
-/* One bit per gfn, set when the gfn's access is not rwx (cpu_memory.restricted). */
+/*
+ * The gfn's place in the paging path (xen/arch/x86/mm/mem_paging.c), kept
+ * apart from its access type: NONE is p2m_ram_rw.  The other states map
+ * nothing (p2m_rights gives 0, the restricted bit is set); a gfn is
+ * PAGING_OUT (nominated, contents still there), PAGED (evicted, contents
+ * gone) or PAGING_IN (a guest touched it: the pager was asked for it).
+ * The values are Xen 4.17's p2m_type_t where it has one (sim/paging.c).
+ */
+enum p2m_paging {
+    P2M_PAGING_NONE = 0,
+    P2M_PAGING_OUT = 9,  /* p2m_ram_paging_out */
+    P2M_PAGING_PAGED = 10, /* p2m_ram_paged */
+    P2M_PAGING_IN = 11,  /* p2m_ram_paging_in */
+};
+/* NONE beyond the p2m. */
+enum p2m_paging p2m_get_paging(const struct p2m *p, uint64_t gfn);
+/* Has the gfn a frame (Xen: mfn_valid)?  False once evicted, until loaded. */
+bool p2m_paging_has_frame(const struct p2m *p, uint64_t gfn);
+/*
+ * Sets the state and whether a frame backs it (ignored beyond the p2m; NONE
+ * always has its frame).  Leaving NONE takes every right away: the caller
+ * drops cpu/'s translations (sim_p2m_changed).
+ */
+void p2m_set_paging(struct p2m *p, uint64_t gfn, enum p2m_paging state, bool has_frame);
+
+/* One bit per gfn, set when the gfn's access is not rwx or it is in the paging path (cpu_memory.restricted). */
 const uint64_t *p2m_restricted_bitmap(const struct p2m *p);
 
 /* "rx2rw"; NULL for an unknown value. */

@@ -307,7 +307,8 @@ static void blocked_why(struct run *r)
         const struct sim_vcpu *vc = &r->d->vcpus[v];
         const char *what = vc->waiting_slot ? "a free ring slot"
                            : vc->pause_count ? "a response with VCPU_PAUSED"
-                           : vc->ring_blocked ? "free ring slots" : NULL;
+                           : vc->ring_blocked ? "free ring slots"
+                           : vc->paging_wait ? "a page on its way in" : NULL;
         if (what) {
             int n = snprintf(r->end_why + off, sizeof(r->end_why) - off, "%svCPU %u waits for %s",
                              off ? "; " : "", v, what);

@@ -111,6 +111,41 @@ bool sim_monitor_enabled(const struct sim_domain *d);
 /* xc_monitor_resume: take and apply the responses on the ring now. */
 int sim_monitor_resume(struct sim_domain *d);
 
+/* ---- Paging (xc_mem_paging_*: the paging ring and XENMEM_paging_op) -------- */
+
+/*
+ * The paging ring (HVM param 27, vm_event op mode PAGING): a second vm_event
+ * ring, run exactly as the monitor ring (wait queue, black eye, responses
+ * taken when its doorbell rings), carrying MEM_PAGING requests (sim/paging.c,
+ * spec §6).  xc_mem_paging_enable / xc_mem_paging_disable; -EBUSY when it
+ * exists.  Disabling keeps vCPUs paused for a paging response paused.
+ */
+int sim_paging_enable(struct sim_domain *d, unsigned version, struct ring_fds *fds);
+int sim_paging_disable(struct sim_domain *d);
+bool sim_paging_enabled(const struct sim_domain *d);
+/* XEN_VM_EVENT_RESUME on the paging ring: take and apply its responses now. */
+int sim_paging_resume(struct sim_domain *d);
+/*
+ * The pager's calls; all need the paging ring (-ENODEV).  nominate: a ram_rw
+ * gfn becomes paging_out (-EBUSY otherwise, as Xen: not pageable, or no such
+ * gfn).  evict: a paging_out gfn becomes paged and its contents are gone
+ * (the frame is zeroed; -EBUSY unless paging_out, e.g. the guest touched it
+ * meanwhile) — the pager keeps its own copy.  load (xc_mem_paging_load,
+ * prep with a buffer): a paged or paging_in gfn gets its 4096 bytes back
+ * from `page` (only when it has no frame: a nominated page that was never
+ * evicted keeps its own) and becomes ram_rw at once; -ENOENT in any other
+ * state, -EINVAL for a NULL page where one is needed.
+ */
+int sim_paging_nominate(struct sim_domain *d, uint64_t gfn);
+int sim_paging_evict(struct sim_domain *d, uint64_t gfn);
+int sim_paging_load(struct sim_domain *d, uint64_t gfn, const void *page);
+/* The gfn's p2m_type_t as Xen 4.17 numbers it: 0 ram_rw, 9 paging_out, 10 paged, 11 paging_in. */
+#define SIM_P2MT_RAM_RW 0
+#define SIM_P2MT_PAGING_OUT 9
+#define SIM_P2MT_PAGED 10
+#define SIM_P2MT_PAGING_IN 11
+int sim_paging_type(struct sim_domain *d, uint64_t gfn, unsigned *p2mt);
+
 /* ---- Monitor controls (xc_monitor_*; XEN_DOMCTL_monitor_op) --------------- */
 
 /*

@@ -53,8 +53,10 @@ struct sim_vcpu {
     struct cpu *cpu;
     enum sim_vcpu_state state;   /* RUNNABLE, HALTED or FAULTED; PAUSED is derived */
     unsigned pause_count;        /* Xen's vm_event_pause_count */
-    bool ring_blocked;           /* paused by the ring's "black eye" (_VPF_mem_access) */
-    bool waiting_slot;           /* on the ring's wait queue with `slot_req` to post */
+    uint8_t ring_blocked;        /* paused by a ring's "black eye" (_VPF_mem_access): bit = ring index */
+    bool waiting_slot;           /* on a ring's wait queue with `slot_req` to post */
+    bool paging_wait;            /* waits for gfn `paging_gfn`, already on its way in (no request of its own) */
+    uint64_t paging_gfn;
     bool slot_req_sync;
     struct vme_msg slot_req;
     struct sim_resume resume;
@@ -68,7 +70,16 @@ struct sim_vcpu {
     char fault[200];
 };
 
+/*
+ * One vm_event ring (Xen's struct vm_event_domain): the monitor ring
+ * (d->monitor, HVM param 28) or the paging ring (d->paging, HVM param 27).
+ * sim/monitor.c runs both.
+ */
+#define SIM_RING_MONITOR 0
+#define SIM_RING_PAGING 1
 struct sim_monitor {
+    unsigned idx;                /* SIM_RING_MONITOR or SIM_RING_PAGING */
+    const char *name;            /* "monitor", "paging": for messages */
     struct ring *ring;           /* NULL: no ring */
     unsigned version;
     struct evtchn *evtchn;       /* the simulator's side of the doorbell */
@@ -90,6 +101,7 @@ struct sim_domain {
     uint64_t quantum;
     unsigned next_vcpu;          /* round-robin cursor */
     struct sim_monitor monitor;
+    struct sim_monitor paging;   /* the paging ring (xc_mem_paging_enable), sim/paging.c */
     struct sim_monitor_ctl mon;  /* monitor controls (xc_monitor_write_ctrlreg ...) */
     uint32_t intercept;          /* cpu/'s intercept mask now in force */
     bool crashed;
@@ -98,6 +110,7 @@ struct sim_domain {
     bool shutdown;               /* SCHEDOP_shutdown: every vCPU stops */
     uint8_t shutdown_reason;
     bool ran;                    /* some vCPU has run: its translated code may be stale after a write */
+    bool code_flush_pending;     /* a page's contents changed (paging): flush translated code outside the engine */
     char crash_why[256];
     bool event_posted;           /* a request went on the ring during this sim_run */
     unsigned event_vcpu;
@@ -130,9 +143,29 @@ void sim_p2m_changed(struct sim_domain *d, uint64_t first_gfn, uint64_t nr);
  * negative on error.  With no ring it returns 0 and sends nothing.
  */
 int sim_monitor_traps(struct sim_domain *d, struct sim_vcpu *v, bool sync, struct vme_msg *req);
-/* vm_event_resume, when the doorbell rang. */
+/*
+ * The ring machinery behind both rings.  sim_ring_claim: vm_event_claim_slot
+ * for a guest vCPU: 0 with a slot claimed, 1 when the vCPU was queued with
+ * `req` (posted once a slot frees), -EOPNOTSUPP with no ring.  sim_ring_post:
+ * vm_event_put_request on a claimed slot (sync: the vCPU is paused).
+ */
+int sim_ring_claim(struct sim_domain *d, struct sim_monitor *m, struct sim_vcpu *v, bool sync,
+                   const struct vme_msg *req);
+void sim_ring_post(struct sim_domain *d, struct sim_monitor *m, struct sim_vcpu *v, bool sync,
+                   struct vme_msg *req);
+int sim_ring_enable(struct sim_domain *d, struct sim_monitor *m, unsigned version, struct ring_fds *fds);
+/* vm_event_disable's ring part: -EBUSY while vCPUs wait for a slot; black eyes are released. */
+int sim_ring_disable(struct sim_domain *d, struct sim_monitor *m);
+void sim_ring_free(struct sim_monitor *m);
+/* vm_event_resume on every ring whose doorbell rang. */
 void sim_monitor_poll(struct sim_domain *d);
 void sim_monitor_free(struct sim_domain *d);
+
+/* paging.c */
+/* A guest vCPU touched a gfn in the paging path: p2m_mem_paging_populate. */
+void sim_paging_populate(struct sim_domain *d, struct sim_vcpu *v, uint64_t gfn);
+/* p2m_mem_paging_resume, for a MEM_PAGING response. */
+void sim_p2m_paging_resume(struct sim_domain *d, const struct vme_msg *rsp);
 
 /* monitor_events.c */
 /* Is this instruction's intercept one that needs work outside the engine (an event, an injection)? */

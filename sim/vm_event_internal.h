@@ -64,6 +64,10 @@ enum vme_reason {
 #define VME_MEM_ACCESS_FAULT_WITH_GLA (1u << 4)
 #define VME_MEM_ACCESS_FAULT_IN_GPT (1u << 5)
 
+/* u.mem_paging.flags (MEM_PAGING_*). */
+#define VME_MEM_PAGING_DROP_PAGE (1u << 0)
+#define VME_MEM_PAGING_EVICT_FAIL (1u << 1)
+
 /* Capacity of data.emul.read.data: sizeof(regs_x86) - 4. */
 #define VME_EMUL_READ_MAX_V1 252u
 #define VME_EMUL_READ_MAX_V7 340u
