@@ -12,12 +12,10 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "guest_build_internal.h"
-#include "sim_internal.h"
+#include "sim_fixture.h"
 
-#define RAM (1u << 20)
-#define CODE_GPA 0x10000ull
-#define DATA_GFN 0x20ull
+#define RAM FIX_RAM
+#define DATA_GFN FIX_DATA_GFN
 
 struct fixture {
     struct sim_domain *d;
@@ -37,33 +35,12 @@ static void on_note(void *opaque, const struct sim_note *n)
     }
 }
 
-#define SETUP(expr)                                                                            \
-    do {                                                                                       \
-        if ((expr) < 0)                                                                        \
-            cr_assert_fail("TEST ERROR (set-up, not the code under test): %s", #expr);         \
-    } while (0)
-
 static void make(struct fixture *f, unsigned vcpus, bool ring)
 {
     memset(f, 0, sizeof(*f));
-    struct sim_config cfg = {.mode = CPU_MODE_LONG, .ram_size = RAM, .nr_vcpus = vcpus};
-    SETUP(sim_domain_create(&f->d, &cfg));
-    sim_set_observer(f->d, on_note, f);
     const uint8_t code[] = {0x48, 0x89, 0x03, 0xf4}; /* mov [rbx], rax; hlt */
-    SETUP(sim_mem_write(f->d, CODE_GPA, code, sizeof(code)));
-    struct guest_build b;
-    struct guest_build_range avoid[] = {{CODE_GPA, 0x1000}, {DATA_GFN << 12, 0x1000}};
-    SETUP(guest_build_init(&b, sim_gpa(f->d, 0, RAM), RAM, CPU_MODE_LONG, 0, RAM, avoid, 2));
-    SETUP(guest_build_map(&b, 0x400000, CODE_GPA, 0x1000, 0x1000, GUEST_BUILD_X));
-    SETUP(guest_build_map(&b, 0x600000, DATA_GFN << 12, 0x1000, 0x1000, GUEST_BUILD_W));
-    for (unsigned v = 0; v < vcpus; v++) {
-        struct cpu_regs r;
-        SETUP(sim_vcpu_get_regs(f->d, v, &r));
-        guest_build_boot_regs(&b, &r, 0x400000, 0, 0);
-        r.rbx = 0x600000;
-        r.rax = 0x1000 + v;
-        SETUP(sim_vcpu_set_regs(f->d, v, &r));
-    }
+    f->d = fixture_domain(vcpus, code, sizeof(code), FIX_DATA_GLA);
+    sim_set_observer(f->d, on_note, f);
     SETUP(sim_p2m_set_access(f->d, 1 /* r */, DATA_GFN, 1));
     if (ring) {
         SETUP(sim_monitor_enable(f->d, 7, &f->fds));
@@ -79,17 +56,9 @@ static void unmake(struct fixture *f)
     sim_domain_destroy(f->d);
 }
 
-/* Runs until the domain stops for a reason other than a new event. */
 static struct sim_stop run_until_idle(struct fixture *f)
 {
-    struct sim_stop stop;
-    for (int i = 0; i < 1000; i++) {
-        sim_run(f->d, 100000, &stop);
-        if (stop.reason != SIM_STOP_EVENT)
-            return stop;
-    }
-    cr_assert_fail("the domain never became idle");
-    return stop;
+    return fixture_run_until_idle(f->d);
 }
 
 /* Answers `n` requests: relax nothing, VCPU_PAUSED only, as xen-access does; returns how many. */

@@ -10,13 +10,12 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "guest_build_internal.h"
-#include "sim_internal.h"
+#include "sim_fixture.h"
 
-#define RAM (1u << 20)
-#define CODE_GPA 0x10000ull
-#define DATA_GFN 0x20ull
-#define DATA_GVA 0x600000ull
+#define RAM FIX_RAM
+#define CODE_GPA FIX_CODE_GPA
+#define DATA_GFN FIX_DATA_GFN
+#define DATA_GVA FIX_DATA_GLA
 #define READ_OFF 0x18u
 
 struct fixture {
@@ -27,36 +26,15 @@ struct fixture {
     uint8_t saved[4096];   /* the pager's copy */
 };
 
-#define SETUP(expr)                                                                            \
-    do {                                                                                       \
-        if ((expr) < 0)                                                                        \
-            cr_assert_fail("TEST ERROR (set-up, not the code under test): %s", #expr);         \
-    } while (0)
-
 static void make(struct fixture *f, unsigned vcpus, bool ring)
 {
     memset(f, 0, sizeof(*f));
-    struct sim_config cfg = {.mode = CPU_MODE_LONG, .ram_size = RAM, .nr_vcpus = vcpus};
-    SETUP(sim_domain_create(&f->d, &cfg));
     const uint8_t code[] = {0x48, 0x8b, 0x03, 0xf4}; /* mov rax, [rbx]; hlt */
-    SETUP(sim_mem_write(f->d, CODE_GPA, code, sizeof(code)));
+    f->d = fixture_domain(vcpus, code, sizeof(code), DATA_GVA + READ_OFF);
     uint8_t pattern[4096];
     for (unsigned i = 0; i < sizeof(pattern); i++)
         pattern[i] = (uint8_t)(i * 7 + 3);
     SETUP(sim_mem_write(f->d, DATA_GFN << 12, pattern, sizeof(pattern)));
-    struct guest_build b;
-    struct guest_build_range avoid[] = {{CODE_GPA, 0x1000}, {DATA_GFN << 12, 0x1000}};
-    SETUP(guest_build_init(&b, sim_gpa(f->d, 0, RAM), RAM, CPU_MODE_LONG, 0, RAM, avoid, 2));
-    SETUP(guest_build_map(&b, 0x400000, CODE_GPA, 0x1000, 0x1000, GUEST_BUILD_X));
-    SETUP(guest_build_map(&b, DATA_GVA, DATA_GFN << 12, 0x1000, 0x1000, GUEST_BUILD_W));
-    for (unsigned v = 0; v < vcpus; v++) {
-        struct cpu_regs r;
-        SETUP(sim_vcpu_get_regs(f->d, v, &r));
-        guest_build_boot_regs(&b, &r, 0x400000, 0, 0);
-        r.rbx = DATA_GVA + READ_OFF;
-        r.rax = 0x1000 + v;
-        SETUP(sim_vcpu_set_regs(f->d, v, &r));
-    }
     if (ring) {
         SETUP(sim_paging_enable(f->d, 7, &f->fds));
         SETUP(ring_back_attach(&f->back, &f->fds, vme_slot_size(7), 0));
@@ -88,14 +66,7 @@ static uint64_t expected_qword(const struct fixture *f)
 
 static struct sim_stop run_until_idle(struct fixture *f)
 {
-    struct sim_stop stop;
-    for (int i = 0; i < 1000; i++) {
-        sim_run(f->d, 100000, &stop);
-        if (stop.reason != SIM_STOP_EVENT)
-            return stop;
-    }
-    cr_assert_fail("the domain never became idle");
-    return stop;
+    return fixture_run_until_idle(f->d);
 }
 
 /* Takes one request off the paging ring; false if none. */

@@ -1,0 +1,62 @@
+/*
+ * tests/sim/sim_fixture.h — the tiny domain the sim/ tests share: vCPUs running a
+ * few bytes of code at gla 0x400000 (gpa FIX_CODE_GPA) with one data page at
+ * FIX_DATA_GLA (gfn FIX_DATA_GFN), rbx set by the test and rax = 0x1000 + vCPU.
+ * Set-up failures are errors in the test, not failures of the code under test.
+ */
+#ifndef VMISIM_TESTS_SIM_FIXTURE_H
+#define VMISIM_TESTS_SIM_FIXTURE_H
+
+#include <criterion/criterion.h>
+
+#include "guest_build_internal.h"
+#include "sim_internal.h"
+
+#define FIX_RAM (1u << 20)
+#define FIX_CODE_GPA 0x10000ull
+#define FIX_DATA_GFN 0x20ull
+#define FIX_DATA_GLA 0x600000ull
+
+#define SETUP(expr)                                                                            \
+    do {                                                                                       \
+        if ((expr) < 0)                                                                        \
+            cr_assert_fail("TEST ERROR (set-up, not the code under test): %s", #expr);         \
+    } while (0)
+
+static inline struct sim_domain *fixture_domain(unsigned vcpus, const uint8_t *code, size_t len,
+                                                uint64_t rbx)
+{
+    struct sim_domain *d = NULL;
+    struct sim_config cfg = {.mode = CPU_MODE_LONG, .ram_size = FIX_RAM, .nr_vcpus = vcpus};
+    SETUP(sim_domain_create(&d, &cfg));
+    SETUP(sim_mem_write(d, FIX_CODE_GPA, code, len));
+    struct guest_build b;
+    struct guest_build_range avoid[] = {{FIX_CODE_GPA, 0x1000}, {FIX_DATA_GFN << 12, 0x1000}};
+    SETUP(guest_build_init(&b, sim_gpa(d, 0, FIX_RAM), FIX_RAM, CPU_MODE_LONG, 0, FIX_RAM, avoid, 2));
+    SETUP(guest_build_map(&b, 0x400000, FIX_CODE_GPA, 0x1000, 0x1000, GUEST_BUILD_X));
+    SETUP(guest_build_map(&b, FIX_DATA_GLA, FIX_DATA_GFN << 12, 0x1000, 0x1000, GUEST_BUILD_W));
+    for (unsigned v = 0; v < vcpus; v++) {
+        struct cpu_regs r;
+        SETUP(sim_vcpu_get_regs(d, v, &r));
+        guest_build_boot_regs(&b, &r, 0x400000, 0, 0);
+        r.rbx = rbx;
+        r.rax = 0x1000 + v;
+        SETUP(sim_vcpu_set_regs(d, v, &r));
+    }
+    return d;
+}
+
+/* Runs until the domain stops for a reason other than a new event. */
+static inline struct sim_stop fixture_run_until_idle(struct sim_domain *d)
+{
+    struct sim_stop stop;
+    for (int i = 0; i < 1000; i++) {
+        sim_run(d, 100000, &stop);
+        if (stop.reason != SIM_STOP_EVENT)
+            return stop;
+    }
+    cr_assert_fail("the domain never became idle");
+    return stop;
+}
+
+#endif
