@@ -46,6 +46,26 @@ static inline struct sim_domain *fixture_domain(unsigned vcpus, const uint8_t *c
     return d;
 }
 
+/* A test's client side of a ring: attach to its descriptors as a real client does. */
+struct fixture_client {
+    struct ring_back *back;
+    struct evtchn *evtchn;
+};
+
+static inline void fixture_attach(struct fixture_client *c, const struct ring_fds *fds)
+{
+    SETUP(ring_back_attach(&c->back, fds, vme_slot_size(7), 0));
+    SETUP(evtchn_open(&c->evtchn, fds, RING_ABI_PORT_CLIENT));
+}
+
+/* Detaches the client (if attached) and destroys the domain. */
+static inline void fixture_destroy(struct sim_domain *d, struct fixture_client *c)
+{
+    ring_back_detach(c->back);
+    evtchn_close(c->evtchn);
+    sim_domain_destroy(d);
+}
+
 /* Runs until the domain stops for a reason other than a new event. */
 static inline struct sim_stop fixture_run_until_idle(struct sim_domain *d)
 {

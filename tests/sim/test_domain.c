@@ -20,8 +20,7 @@
 struct fixture {
     struct sim_domain *d;
     struct ring_fds fds;
-    struct ring_back *back;
-    struct evtchn *evtchn;
+    struct fixture_client client;
     unsigned notes_ring;
     char ring_note[320];
 };
@@ -44,16 +43,13 @@ static void make(struct fixture *f, unsigned vcpus, bool ring)
     SETUP(sim_p2m_set_access(f->d, 1 /* r */, DATA_GFN, 1));
     if (ring) {
         SETUP(sim_monitor_enable(f->d, 7, &f->fds));
-        SETUP(ring_back_attach(&f->back, &f->fds, vme_slot_size(7), 0));
-        SETUP(evtchn_open(&f->evtchn, &f->fds, RING_ABI_PORT_CLIENT));
+        fixture_attach(&f->client, &f->fds);
     }
 }
 
 static void unmake(struct fixture *f)
 {
-    ring_back_detach(f->back);
-    evtchn_close(f->evtchn);
-    sim_domain_destroy(f->d);
+    fixture_destroy(f->d, &f->client);
 }
 
 static struct sim_stop run_until_idle(struct fixture *f)
@@ -66,7 +62,7 @@ static unsigned answer(struct fixture *f, unsigned n, uint32_t extra_flags)
 {
     unsigned char slot[400];
     unsigned done = 0;
-    while (done < n && ring_back_take_request(f->back, slot) == 0) {
+    while (done < n && ring_back_take_request(f->client.back, slot) == 0) {
         struct vme_msg req, rsp;
         vme_decode(7, slot, &req);
         memset(&rsp, 0, sizeof(rsp));
@@ -76,11 +72,11 @@ static unsigned answer(struct fixture *f, unsigned n, uint32_t extra_flags)
         rsp.flags = (req.flags & VME_FLAG_VCPU_PAUSED) | extra_flags;
         rsp.u = req.u;
         vme_encode(7, &rsp, slot);
-        ring_back_put_response(f->back, slot);
+        ring_back_put_response(f->client.back, slot);
         done++;
     }
-    if (ring_back_push_responses(f->back))
-        evtchn_notify(f->evtchn);
+    if (ring_back_push_responses(f->client.back))
+        evtchn_notify(f->client.evtchn);
     return done;
 }
 
@@ -128,7 +124,7 @@ Test(sim_api, ring_full_wait_queue)
     make(&f, 9, true);
     struct sim_stop stop = run_until_idle(&f);
     cr_expect_eq(stop.reason, SIM_STOP_BLOCKED);
-    cr_expect_eq(ring_back_unconsumed_requests(f.back), 8);
+    cr_expect_eq(ring_back_unconsumed_requests(f.client.back), 8);
     unsigned waiting = 0;
     for (unsigned v = 0; v < 9; v++) {
         cr_expect_eq(sim_vcpu_state(f.d, v), SIM_VCPU_PAUSED, "vCPU %u", v);
@@ -144,7 +140,7 @@ Test(sim_api, ring_full_wait_queue)
     cr_expect_eq(answer(&f, 1, 0), 1);
     stop = run_until_idle(&f);
     cr_expect_eq(stop.reason, SIM_STOP_BLOCKED);
-    cr_expect_eq(ring_back_unconsumed_requests(f.back), 7 + 1, "the waiting vCPU's request went in");
+    cr_expect_eq(ring_back_unconsumed_requests(f.client.back), 7 + 1, "the waiting vCPU's request went in");
     cr_expect_eq(sim_vcpu_pause_count(f.d, waiter), 1, "vCPU %u now waits for its response", waiter);
     waiting = 0;
     for (unsigned v = 0; v < 9; v++)
@@ -210,12 +206,12 @@ Test(sim_api, corrupt_ring_reported_once)
     cr_assert_neq(page, MAP_FAILED);
     struct ring_abi_sring_header *h = page;
     atomic_store(&h->rsp_prod, 77);
-    evtchn_notify(f.evtchn);
+    evtchn_notify(f.client.evtchn);
     struct sim_stop stop = run_until_idle(&f);
     cr_expect_eq(stop.reason, SIM_STOP_BLOCKED);
     cr_expect_eq(f.notes_ring, 1);
     cr_expect(strstr(f.ring_note, "rsp_prod 77"), "%s", f.ring_note);
-    evtchn_notify(f.evtchn);
+    evtchn_notify(f.client.evtchn);
     run_until_idle(&f);
     cr_expect_eq(f.notes_ring, 1, "reported once");
     cr_expect_eq(sim_vcpu_pause_count(f.d, 0) + sim_vcpu_pause_count(f.d, 1), 2);

@@ -21,8 +21,7 @@
 struct fixture {
     struct sim_domain *d;
     struct ring_fds fds;
-    struct ring_back *back;
-    struct evtchn *evtchn;
+    struct fixture_client client;
     uint8_t saved[4096];   /* the pager's copy */
 };
 
@@ -37,16 +36,13 @@ static void make(struct fixture *f, unsigned vcpus, bool ring)
     SETUP(sim_mem_write(f->d, DATA_GFN << 12, pattern, sizeof(pattern)));
     if (ring) {
         SETUP(sim_paging_enable(f->d, 7, &f->fds));
-        SETUP(ring_back_attach(&f->back, &f->fds, vme_slot_size(7), 0));
-        SETUP(evtchn_open(&f->evtchn, &f->fds, RING_ABI_PORT_CLIENT));
+        fixture_attach(&f->client, &f->fds);
     }
 }
 
 static void unmake(struct fixture *f)
 {
-    ring_back_detach(f->back);
-    evtchn_close(f->evtchn);
-    sim_domain_destroy(f->d);
+    fixture_destroy(f->d, &f->client);
 }
 
 /* The pager pages the data page out: saves it, nominates, evicts. */
@@ -73,7 +69,7 @@ static struct sim_stop run_until_idle(struct fixture *f)
 static bool take(struct fixture *f, struct vme_msg *req)
 {
     unsigned char slot[400];
-    if (ring_back_take_request(f->back, slot) != 0)
+    if (ring_back_take_request(f->client.back, slot) != 0)
         return false;
     vme_decode(7, slot, req);
     return true;
@@ -93,9 +89,9 @@ static void respond(struct fixture *f, const struct vme_msg *req, uint32_t pagin
     rsp.u.paging.p2mt = req->u.paging.p2mt;
     rsp.u.paging.flags = paging_flags;
     vme_encode(7, &rsp, slot);
-    ring_back_put_response(f->back, slot);
-    if (ring_back_push_responses(f->back))
-        evtchn_notify(f->evtchn);
+    ring_back_put_response(f->client.back, slot);
+    if (ring_back_push_responses(f->client.back))
+        evtchn_notify(f->client.evtchn);
 }
 
 static unsigned p2mt(struct fixture *f)
@@ -137,7 +133,7 @@ Test(sim_paging, evict_drops_contents)
     cr_expect(memcmp(now, f.saved, sizeof(now)) == 0);
     struct sim_stop stop = run_until_idle(&f);
     cr_expect_eq(stop.reason, SIM_STOP_HALTED);
-    cr_expect_eq(ring_back_unconsumed_requests(f.back), 0);
+    cr_expect_eq(ring_back_unconsumed_requests(f.client.back), 0);
     cr_expect_eq(rax(&f, 0), expected_qword(&f));
     unmake(&f);
 }
