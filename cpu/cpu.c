@@ -106,7 +106,8 @@ int cpu_create(struct cpu **out, const struct cpu_config *cfg)
     const struct cpu_memory *m = &cfg->mem;
     if (!m->ram || m->size == 0 || m->size % CPU_PAGE_SIZE
         || (cfg->mode != CPU_MODE_LONG && cfg->mode != CPU_MODE_PAE32)
-        || (m->restricted && !m->rights) || (cfg->intercept & ~CPU_INSN_ALL))
+        || (m->restricted && !m->rights) || (m->remapped && !m->frame)
+        || (cfg->intercept & ~CPU_INSN_ALL))
         return -EINVAL;
     struct cpu *c = calloc(1, sizeof(*c));
     if (!c)
@@ -128,6 +129,7 @@ int cpu_create(struct cpu **out, const struct cpu_config *cfg)
         goto fail;
     }
     c->scratch_gpa = m->size;
+    c->next_area_base = c->scratch_gpa + CPU_SCRATCH_FRAMES * CPU_PAGE_SIZE;
     /* No "until" address: Unicorn translates it (a TLB fill of a made-up address); with exits
      * enabled and none set, only the count and our hooks stop the engine. */
     if (uc_ctl_exits_enable(c->uc) != UC_ERR_OK
@@ -154,6 +156,25 @@ int cpu_create(struct cpu **out, const struct cpu_config *cfg)
 fail:
     cpu_destroy(c);
     return rc;
+}
+
+int cpu_map_area(struct cpu *c, uint8_t *host, uint64_t size)
+{
+    if (!host || size == 0 || size % CPU_PAGE_SIZE || (uintptr_t)host % CPU_PAGE_SIZE)
+        return -EINVAL;
+    if (c->running)
+        return -EBUSY;
+    for (unsigned i = 0; i < c->nr_areas; i++)
+        if (c->areas[i].host == host && c->areas[i].size == size)
+            return 0;
+    if (c->nr_areas == CPU_MAX_AREAS)
+        return -ENOSPC;
+    uint64_t base = c->next_area_base;
+    if (uc_mem_map_ptr(c->uc, base, size, UC_PROT_ALL, host) != UC_ERR_OK)
+        return -EIO;
+    c->areas[c->nr_areas++] = (struct cpu_area){.host = host, .size = size, .base = base};
+    c->next_area_base = base + size;
+    return 0;
 }
 
 void cpu_destroy(struct cpu *c)
@@ -701,7 +722,7 @@ static int run_loop(struct cpu *c, uint64_t max, bool step, struct cpu_exit *exi
         }
         if (p == PEND_BADGPA) {
             char why[160];
-            snprintf(why, sizeof(why), "guest paging for 0x%llx points outside guest RAM",
+            snprintf(why, sizeof(why), "guest paging for 0x%llx points outside guest RAM (or at a gfn with no frame)",
                      (unsigned long long)c->pf_page);
             fault_exit(exit, 18, false, 0, rip, 0, why);
             break;

@@ -164,6 +164,17 @@ struct cpu_memory {
     uint64_t size;
     const uint64_t *restricted;
     unsigned (*rights)(void *opaque, uint64_t gfn);
+    /*
+     * Remapped frames (Xen's p2m maps a gfn to any mfn: a shared page, a
+     * foreign page, an altp2m remap).  A gfn whose bit is set in `remapped`
+     * is backed not by ram[gfn * 4096] but by the 4096-byte frame that
+     * frame(opaque, gfn) returns: inside `ram` or inside an area added with
+     * cpu_map_area(); NULL means no frame (an access faults as beyond RAM).
+     * Every other gfn costs nothing.  `remapped` may be NULL (none); after
+     * changing a gfn's frame, call cpu_p2m_restricted(gfn).
+     */
+    const uint64_t *remapped;
+    uint8_t *(*frame)(void *opaque, uint64_t gfn);
     void *opaque;
 };
 
@@ -281,6 +292,15 @@ const char *cpu_error(const struct cpu *c);
 int cpu_set_intercept(struct cpu *c, uint32_t mask);
 /* Rights of `gfn` were reduced: drop stale translations (only if handed out). */
 void cpu_p2m_restricted(struct cpu *c, uint64_t gfn);
+/*
+ * Makes the frames of another memory area (another domain's RAM, a pool of
+ * shared frames) reachable through cpu_memory.frame.  `host` (page aligned,
+ * size a multiple of 4096) stays valid for the life of the vCPU.  Adding an
+ * area already added does nothing.  Outside cpu_run only (-EBUSY);
+ * -ENOSPC beyond CPU_MAX_AREAS areas.
+ */
+#define CPU_MAX_AREAS 8
+int cpu_map_area(struct cpu *c, uint8_t *host, uint64_t size);
 /* Forget which blocks were scanned for intercepted instructions (after code changes). */
 int cpu_flush_code(struct cpu *c);
 

@@ -60,6 +60,10 @@ struct cpu {
     struct cpu_memory mem;
     uint64_t nframes;
     uint64_t *handed; /* frames handed to Unicorn's TLB (or read as tables) since the last flush */
+    /* Areas beside `ram` (cpu_map_area), mapped in Unicorn's physical space after the scratch frames. */
+    struct cpu_area { uint8_t *host; uint64_t size, base; } areas[CPU_MAX_AREAS];
+    unsigned nr_areas;
+    uint64_t next_area_base;
     uint32_t intercept;      /* what the caller intercepts */
     uc_hook h_tlb, h_block, h_intr, h_invalid;
 

@@ -28,12 +28,48 @@
 #define PF_RSVD 8u
 #define PF_I 16u
 
+static bool gfn_remapped(const struct cpu *c, uint64_t gfn)
+{
+    return c->mem.remapped && ((c->mem.remapped[gfn >> 6] >> (gfn & 63)) & 1);
+}
+
 void *cpu_gpa_ptr(const struct cpu *c, uint64_t gpa, uint64_t len)
 {
     /* The single accessor to guest RAM: every byte cpu/ touches goes through here. */
     if (len > c->mem.size || gpa > c->mem.size - len)
         return NULL;
+    if (c->mem.remapped) {
+        uint64_t first = gpa >> CPU_PAGE_SHIFT, last = len ? (gpa + len - 1) >> CPU_PAGE_SHIFT : first;
+        for (uint64_t g = first; g <= last; g++) {
+            if (!gfn_remapped(c, g))
+                continue;
+            /* A remapped frame is contiguous with nothing: one page at a time. */
+            if (first != last)
+                return NULL;
+            uint8_t *f = c->mem.frame(c->mem.opaque, g);
+            return f ? f + (gpa & (CPU_PAGE_SIZE - 1)) : NULL;
+        }
+    }
     return c->mem.ram + gpa;
+}
+
+/* Unicorn's physical address of the frame behind the page at `gpa`; UINT64_MAX: none. */
+static uint64_t frame_paddr(const struct cpu *c, uint64_t page_gpa)
+{
+    uint64_t gfn = page_gpa >> CPU_PAGE_SHIFT;
+    if (!gfn_remapped(c, gfn))
+        return page_gpa;
+    const uint8_t *f = c->mem.frame(c->mem.opaque, gfn);
+    if (!f)
+        return UINT64_MAX;
+    if (f >= c->mem.ram && (uint64_t)(f - c->mem.ram) < c->mem.size)
+        return (uint64_t)(f - c->mem.ram);
+    for (unsigned i = 0; i < c->nr_areas; i++) {
+        const struct cpu_area *a = &c->areas[i];
+        if (f >= a->host && (uint64_t)(f - a->host) < a->size)
+            return a->base + (uint64_t)(f - a->host);
+    }
+    return UINT64_MAX; /* a frame in no area the caller added: refused, never guessed */
 }
 
 struct ctl {
@@ -415,7 +451,13 @@ bool cpu_tlb_fill(uc_engine *uc, uint64_t vaddr, uc_mem_type type, uc_tlb_entry 
         /* W only once D is set, so that the first write refills and sets it. */
         if (!(w.pte[w.levels - 1] & PTE_D))
             perms &= ~(unsigned)CPU_W;
-        uint64_t paddr = w.gpa & ~(uint64_t)(CPU_PAGE_SIZE - 1);
+        uint64_t page_gpa = w.gpa & ~(uint64_t)(CPU_PAGE_SIZE - 1);
+        uint64_t paddr = frame_paddr(c, page_gpa);
+        if (paddr == UINT64_MAX) {
+            c->pend = PEND_BADGPA;
+            c->pf_page = vaddr;
+            return false;
+        }
 
         if (c->bypass && c->emul_flags) {
             bool nowrite = c->emul_flags & CPU_EMUL_NOWRITE;
@@ -427,7 +469,7 @@ bool cpu_tlb_fill(uc_engine *uc, uint64_t vaddr, uc_mem_type type, uc_tlb_entry 
                 if (nowrite)
                     perms &= ~(unsigned)CPU_W;
             } else {
-                int i = scratch_frame(c, vaddr, paddr, rdata);
+                int i = scratch_frame(c, vaddr, page_gpa, rdata);
                 if (i < 0)
                     return false;
                 paddr = c->scratch_gpa + (uint64_t)i * CPU_PAGE_SIZE;

@@ -61,15 +61,16 @@ void sim_domain_crash(struct sim_domain *d, const char *fmt, ...)
 
 static unsigned sim_rights(void *opaque, uint64_t gfn)
 {
-    return p2m_rights(opaque, gfn);
+    const struct sim_domain *d = opaque;
+    return p2m_rights(d->host_p2m, gfn);
 }
 
 void sim_set_client(struct sim_domain *d, sim_client_fn fn, void *opaque)
 {
     d->client = fn;
     d->client_opaque = opaque;
-    struct sim_monitor *rings[] = {&d->paging, &d->monitor};
-    for (unsigned i = 0; i < 2; i++) {
+    struct sim_monitor *rings[] = {&d->paging, &d->sharing, &d->monitor};
+    for (unsigned i = 0; i < 3; i++) {
         struct evtchn *e = rings[i]->ring ? rings[i]->evtchn : NULL;
         if (!e)
             continue;
@@ -79,6 +80,8 @@ void sim_set_client(struct sim_domain *d, sim_client_fn fn, void *opaque)
             if (evtchn_pending(e) > 0) {
                 if (rings[i] == &d->paging)
                     sim_paging_resume(d);
+                else if (rings[i] == &d->sharing)
+                    sim_sharing_resume(d);
                 else
                     sim_monitor_resume(d);
             }
@@ -169,16 +172,12 @@ int sim_domain_create(struct sim_domain **out, const struct sim_config *cfg)
     d->monitor.name = "monitor";
     d->paging.idx = SIM_RING_PAGING;
     d->paging.name = "paging";
+    d->sharing.idx = SIM_RING_SHARING;
+    d->sharing.name = "sharing";
     /* Only the ABI's VMCALL/VMMCALL, set at creation (no code-cache flush). */
     d->intercept = hcall_intercept_mask(cfg->hypercalls);
     int rc = -ENOMEM;
-    /* Zero-filled and page-aligned; untouched pages cost nothing. */
-    d->ram = mmap(NULL, cfg->ram_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    if (d->ram == MAP_FAILED) {
-        d->ram = NULL;
-        goto fail;
-    }
-    if ((rc = p2m_create(&d->host_p2m, cfg->ram_size / CPU_PAGE_SIZE)) < 0)
+    if ((rc = sim_memory_init(d)) < 0 || (rc = p2m_create(&d->host_p2m, d->nr_gfns)) < 0)
         goto fail;
     d->vcpus = calloc(cfg->nr_vcpus, sizeof(*d->vcpus));
     if (!d->vcpus)
@@ -187,7 +186,8 @@ int sim_domain_create(struct sim_domain **out, const struct sim_config *cfg)
         .mode = cfg->mode,
         .mem = {.ram = d->ram, .size = d->ram_size,
                 .restricted = p2m_restricted_bitmap(d->host_p2m),
-                .rights = sim_rights, .opaque = d->host_p2m},
+                .rights = sim_rights, .remapped = d->remapped, .frame = sim_frame_cb,
+                .opaque = d},
         .intercept = d->intercept,
     };
     for (unsigned i = 0; i < cfg->nr_vcpus; i++) {
@@ -199,6 +199,9 @@ int sim_domain_create(struct sim_domain **out, const struct sim_config *cfg)
             goto fail;
         cpu_set_handler(v->cpu, sim_cpu_handler, v);
     }
+    /* The pool of shared pages is reachable from the start: no mapping during a run. */
+    if ((rc = sim_memory_map_into(d, d)) < 0)
+        goto fail;
     *out = d;
     return 0;
 fail:
@@ -210,66 +213,16 @@ void sim_domain_destroy(struct sim_domain *d)
 {
     if (!d)
         return;
+    sim_kvmi_free(d);
     sim_monitor_free(d);
+    sim_sharing_free(d);
     if (d->vcpus)
         for (unsigned i = 0; i < d->nr_vcpus; i++)
             cpu_destroy(d->vcpus[i].cpu);
     free(d->vcpus);
     p2m_destroy(d->host_p2m);
-    if (d->ram)
-        munmap(d->ram, d->ram_size);
+    sim_memory_free(d);
     free(d);
-}
-
-/* ---- Guest memory ---------------------------------------------------------- */
-
-uint64_t sim_ram_size(const struct sim_domain *d)
-{
-    return d->ram_size;
-}
-
-void *sim_gpa(struct sim_domain *d, uint64_t gpa, uint64_t len)
-{
-    /* Written so that no sum can overflow: gpa + len is never computed. */
-    if (gpa > d->ram_size || len > d->ram_size - gpa)
-        return NULL;
-    return d->ram + gpa;
-}
-
-/* sim_gpa, or the error that says why not. */
-static void *sim_gpa_checked(struct sim_domain *d, uint64_t gpa, uint64_t len)
-{
-    void *p = sim_gpa(d, gpa, len);
-    if (!p)
-        sim_set_error(d, -EFAULT, "guest-physical range %#llx+%#llx is outside guest RAM (%#llx bytes)",
-                      (unsigned long long)gpa, (unsigned long long)len, (unsigned long long)d->ram_size);
-    return p;
-}
-
-int sim_mem_read(struct sim_domain *d, uint64_t gpa, void *buf, uint64_t len)
-{
-    void *p = sim_gpa_checked(d, gpa, len);
-    if (!p)
-        return -EFAULT;
-    memcpy(buf, p, len);
-    return 0;
-}
-
-int sim_mem_write(struct sim_domain *d, uint64_t gpa, const void *buf, uint64_t len)
-{
-    void *p = sim_gpa_checked(d, gpa, len);
-    if (!p)
-        return -EFAULT;
-    memcpy(p, buf, len);
-    /*
-     * Guest code may have changed under translated blocks: cpu/ retranslates
-     * and rescans.  Before any vCPU ran there is nothing to flush (and a flush
-     * costs milliseconds).
-     */
-    if (d->ran)
-        for (unsigned i = 0; i < d->nr_vcpus; i++)
-            cpu_flush_code(d->vcpus[i].cpu);
-    return 0;
 }
 
 /* ---- vCPUs --------------------------------------------------------------- */
@@ -465,7 +418,7 @@ static void sim_vcpu_fault(struct sim_domain *d, struct sim_vcpu *v, const struc
 /* Events one sim_run call handles in-process before it hands control back. */
 #define SIM_MAX_EVENTS_PER_RUN 100000
 
-int sim_run(struct sim_domain *d, uint64_t max_insns, struct sim_stop *stop)
+static int run_domain(struct sim_domain *d, uint64_t max_insns, struct sim_stop *stop)
 {
     memset(stop, 0, sizeof(*stop));
     d->event_posted = false;
@@ -569,4 +522,13 @@ int sim_run(struct sim_domain *d, uint64_t max_insns, struct sim_stop *stop)
             break;
         }
     }
+}
+
+int sim_run(struct sim_domain *d, uint64_t max_insns, struct sim_stop *stop)
+{
+    /* Marked so that what must not happen during a run (mapping areas into vCPUs) can refuse. */
+    d->in_run = true;
+    int rc = run_domain(d, max_insns, stop);
+    d->in_run = false;
+    return rc;
 }

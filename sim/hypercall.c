@@ -22,6 +22,8 @@
 #define SCHEDOP_YIELD 0
 #define SCHEDOP_SHUTDOWN 2
 #define HVMOP_GUEST_REQUEST_VM_EVENT 24
+#define KVM_HC_MEM_MAP 32
+#define KVM_HC_MEM_UNMAP 33
 #define KVM_ENOSYS 1000 /* include/uapi/linux/kvm_para.h: KVM returns -KVM_ENOSYS */
 
 #define XEN (1u << SIM_HYPERCALL_XEN)
@@ -41,6 +43,12 @@ int hcall_read_guest(struct hcall_ctx *c, uint64_t gla, void *out, uint32_t len)
             chunk = len;
         if (cpu_translate(c->v->cpu, gla, CPU_R, &w) < 0 || w.fault)
             return -EFAULT;
+        uint64_t gfn = w.gpa >> CPU_PAGE_SHIFT;
+        if (!sim_frame(c->d, gfn)) {
+            /* __hvm_copy: HVMTRANS_gfn_paged_out; the vCPU's own touch pages in and pauses it. */
+            sim_paging_populate(c->d, c->v, gfn);
+            return -EFAULT;
+        }
         if (sim_mem_read(c->d, w.gpa, dst, chunk) < 0)
             return -EFAULT;
         dst += chunk;
@@ -160,6 +168,46 @@ static void post_console_write(struct hcall_ctx *c)
     snprintf(c->wrote, sizeof(c->wrote), "%" PRIu32 " byte(s) to the console", c->buf_len);
 }
 
+/* ---- KVM_HC_MEM_MAP / KVM_HC_MEM_UNMAP (sim/kvmi_mem.c) ----------------------------------- */
+
+static int64_t pre_kvm_cpl0(struct hcall_ctx *c)
+{
+    /* kvm_emulate_hypercall: any CPL but 0 gets -KVM_EPERM. */
+    return c->cpl > 0 ? -EPERM : 0;
+}
+
+static int64_t pre_mem_map(struct hcall_ctx *c)
+{
+    int64_t rc = pre_kvm_cpl0(c);
+    if (rc < 0)
+        return rc;
+    /* struct kvmi_map_mem_token { __u64 token[4]; }: a bad pointer is -KVM_EFAULT. */
+    c->buf_len = sizeof(struct sim_map_token);
+    return hcall_read_guest(c, c->arg[0], c->buf, c->buf_len);
+}
+
+static int64_t call_mem_map(struct hcall_ctx *c)
+{
+    struct sim_map_token token;
+    memcpy(&token, c->buf, sizeof(token));
+    char why[160];
+    int64_t rc = sim_kvmi_mem_map(c->d, &token, c->arg[1], c->arg[2], why, sizeof(why));
+    snprintf(c->wrote, sizeof(c->wrote), "%s", why);
+    if (rc < 0)
+        sim_note(c->d, SIM_NOTE_ACTION, c->v->id, NULL, "KVM_HC_MEM_MAP refused (-KVM_EFAULT): %s", why);
+    return rc;
+}
+
+static int64_t call_mem_unmap(struct hcall_ctx *c)
+{
+    char why[160];
+    int64_t rc = sim_kvmi_mem_unmap(c->d, c->arg[0], why, sizeof(why));
+    snprintf(c->wrote, sizeof(c->wrote), "%s", why);
+    if (rc < 0)
+        sim_note(c->d, SIM_NOTE_ACTION, c->v->id, NULL, "KVM_HC_MEM_UNMAP refused (-KVM_EFAULT): %s", why);
+    return rc;
+}
+
 /* ---- The table --------------------------------------------------------------------------- */
 
 const struct hcall_desc hcall_table[] = {
@@ -181,6 +229,11 @@ const struct hcall_desc hcall_table[] = {
      .op_name = "write", .nargs = 3,
      .args = {{"cmd", HCALL_ARG_OP}, {"count", HCALL_ARG_LEN}, {"buffer", HCALL_ARG_PTR}},
      .pre = pre_console_write, .call = call_console_write, .post = post_console_write},
+    {.abis = KVM, .nr = KVM_HC_MEM_MAP, .name = "KVM_HC_MEM_MAP", .nargs = 3,
+     .args = {{"token", HCALL_ARG_PTR}, {"gpa", HCALL_ARG_INT}, {"map_gpa", HCALL_ARG_INT}},
+     .pre = pre_mem_map, .call = call_mem_map},
+    {.abis = KVM, .nr = KVM_HC_MEM_UNMAP, .name = "KVM_HC_MEM_UNMAP", .nargs = 1,
+     .args = {{"map_gpa", HCALL_ARG_INT}}, .pre = pre_kvm_cpl0, .call = call_mem_unmap},
 };
 const size_t hcall_table_len = sizeof(hcall_table) / sizeof(hcall_table[0]);
 
@@ -285,7 +338,13 @@ static int decode(struct hcall_ctx *c, struct sim_domain *d, struct sim_vcpu *v,
     c->is64 = d->mode == CPU_MODE_LONG && (r->cs.attr & (1u << 13));
     c->cpl = r->cs.selector & 3;
     c->rip = r->rip;
-    if (c->is64) {
+    if (c->is64 && c->abi == SIM_HYPERCALL_KVM && r->rax != KVM_HC_XEN_HVM_OP) {
+        /* KVM's own convention (kvm_emulate_hypercall): a0..a3 in rbx, rcx, rdx, rsi. */
+        c->nr = r->rax;
+        uint64_t a[HCALL_MAX_ARGS] = {r->rbx, r->rcx, r->rdx, r->rsi, 0};
+        memcpy(c->arg, a, sizeof(a));
+    } else if (c->is64) {
+        /* Xen's, which KVM_HC_XEN_HVM_OP copies: rdi, rsi, rdx, r10, r8. */
         c->nr = r->rax;
         uint64_t a[HCALL_MAX_ARGS] = {r->rdi, r->rsi, r->rdx, r->r10, r->r8};
         memcpy(c->arg, a, sizeof(a));

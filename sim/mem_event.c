@@ -30,6 +30,16 @@ void sim_mem_access_fault(struct sim_domain *d, struct sim_vcpu *v, const struct
         sim_paging_populate(d, v, gfn);
         return;
     }
+    /*
+     * A write to a shared page unshares it first (get_gfn_type_access with
+     * P2M_UNSHARE); when no page can be had, the sharing ring is told and the
+     * vCPU waits.  What is left is judged by the access type as usual.
+     */
+    if ((a->kind & P2M_W) && p2m_is_shared(d->host_p2m, gfn)) {
+        sim_sharing_write_fault(d, v, gfn);
+        if (p2m_is_shared(d->host_p2m, gfn))
+            return;
+    }
     if (!p2m_access_violates(access, a->kind))
         return; /* a stale translation: the access simply retries */
 

@@ -64,6 +64,7 @@ void sim_monitor_free(struct sim_domain *d)
 {
     sim_ring_free(&d->monitor);
     sim_ring_free(&d->paging);
+    sim_ring_free(&d->sharing);
 }
 
 int sim_ring_disable(struct sim_domain *d, struct sim_monitor *m)
@@ -114,7 +115,9 @@ void sim_ring_post(struct sim_domain *d, struct sim_monitor *m, struct sim_vcpu 
         req->flags |= VME_FLAG_VCPU_PAUSED;
         v->pause_count++; /* vm_event_vcpu_pause */
     }
-    sim_fill_regs(v, &req->regs);
+    /* Only monitor_traps fills the registers; paging and sharing requests carry none (zeros). */
+    if (m->idx == SIM_RING_MONITOR)
+        sim_fill_regs(v, &req->regs);
     int rc = vme_encode(m->version, req, slot);
     if (rc < 0) {
         ring_cancel_claim(m->ring);
@@ -177,6 +180,34 @@ int sim_ring_claim(struct sim_domain *d, struct sim_monitor *m, struct sim_vcpu 
                  m->name, ring_nr_outstanding(m->ring));
         return 1;
     }
+    return 0;
+}
+
+int sim_ring_post_foreign(struct sim_domain *d, struct sim_monitor *m, struct vme_msg *req)
+{
+    unsigned char slot[400];
+    if (!m->ring)
+        return -EOPNOTSUPP;
+    /* A foreign caller never sleeps for a slot (vm_event_grab_slot with foreign = 1). */
+    int rc = ring_claim(m->ring);
+    if (rc == -EPROTO)
+        monitor_ring_broken(d, m);
+    if (rc < 0)
+        return rc == -EPROTO ? rc : -EBUSY;
+    /* vm_event_put_request: not from the domain's own vCPU, so FOREIGN; no vCPU is paused. */
+    req->flags |= VME_FLAG_FOREIGN;
+    req->version = m->version;
+    req->vcpu_id = 0;
+    if ((rc = vme_encode(m->version, req, slot)) < 0) {
+        ring_cancel_claim(m->ring);
+        return rc;
+    }
+    ring_put_claimed(m->ring, slot);
+    ring_push_requests(m->ring);
+    evtchn_notify(m->evtchn);
+    d->event_posted = true;
+    d->events_in_run++;
+    sim_note(d, SIM_NOTE_REQUEST, 0, req, "request (foreign)");
     return 0;
 }
 
@@ -297,6 +328,7 @@ void sim_monitor_poll(struct sim_domain *d)
 {
     /* The paging ring first: a page brought back lets vCPUs run before the monitor's responses. */
     ring_poll(d, &d->paging);
+    ring_poll(d, &d->sharing);
     ring_poll(d, &d->monitor);
 }
 
@@ -305,6 +337,14 @@ int sim_monitor_resume(struct sim_domain *d)
     if (!d->monitor.ring)
         return sim_set_error(d, -ENODEV, "no monitor ring is enabled");
     monitor_resume(d, &d->monitor);
+    return 0;
+}
+
+int sim_sharing_resume(struct sim_domain *d)
+{
+    if (!d->sharing.ring)
+        return sim_set_error(d, -ENODEV, "no sharing ring is enabled");
+    monitor_resume(d, &d->sharing);
     return 0;
 }
 

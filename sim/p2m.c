@@ -20,14 +20,20 @@ struct p2m {
     uint8_t *access; /* enum p2m_access per gfn, never P2M_ACCESS_DEFAULT */
     uint64_t *restricted;
     uint8_t *paging; /* enum p2m_paging per gfn, | P2M_NO_FRAME when its frame was freed */
+    uint64_t *shared; /* one bit per gfn: p2m_ram_shared */
     enum p2m_access default_access;
 };
 
-/* The restricted bit: the access is not rwx, or the gfn is in the paging path. */
+static bool is_shared(const struct p2m *p, uint64_t g)
+{
+    return (p->shared[g / 64] >> (g % 64)) & 1;
+}
+
+/* The restricted bit: the access is not rwx, the gfn is in the paging path, or it is shared. */
 static void p2m_update_bit(struct p2m *p, uint64_t g)
 {
     uint64_t bit = 1ull << (g % 64);
-    if (p->access[g] == P2M_ACCESS_RWX && p->paging[g] == 0)
+    if (p->access[g] == P2M_ACCESS_RWX && p->paging[g] == 0 && !is_shared(p, g))
         p->restricted[g / 64] &= ~bit;
     else
         p->restricted[g / 64] |= bit;
@@ -49,7 +55,8 @@ int p2m_create(struct p2m **out, uint64_t nr_gfns)
     p->access = malloc(nr_gfns);
     p->restricted = calloc((nr_gfns + 63) / 64, sizeof(uint64_t));
     p->paging = calloc(nr_gfns, 1);
-    if (!p->access || !p->restricted || !p->paging) {
+    p->shared = calloc((nr_gfns + 63) / 64, sizeof(uint64_t));
+    if (!p->access || !p->restricted || !p->paging || !p->shared) {
         p2m_destroy(p);
         return -ENOMEM;
     }
@@ -66,6 +73,7 @@ void p2m_destroy(struct p2m *p)
     free(p->access);
     free(p->restricted);
     free(p->paging);
+    free(p->shared);
     free(p);
 }
 
@@ -140,7 +148,9 @@ unsigned p2m_rights(const struct p2m *p, uint64_t gfn)
     /* A gfn in the paging path has no mapping at all, whatever its access type. */
     if (p->paging[gfn] != 0)
         return 0;
-    return p2m_access_rights((enum p2m_access)p->access[gfn]);
+    unsigned r = p2m_access_rights((enum p2m_access)p->access[gfn]);
+    /* A shared page is read-only in the EPT, whatever its access: a write must unshare it. */
+    return is_shared(p, gfn) ? r & ~P2M_W : r;
 }
 
 #define P2M_NO_FRAME 0x80u
@@ -160,6 +170,22 @@ void p2m_set_paging(struct p2m *p, uint64_t gfn, enum p2m_paging state, bool has
     if (gfn >= p->nr_gfns)
         return;
     p->paging[gfn] = (uint8_t)(state | (has_frame || state == P2M_PAGING_NONE ? 0 : P2M_NO_FRAME));
+    p2m_update_bit(p, gfn);
+}
+
+bool p2m_is_shared(const struct p2m *p, uint64_t gfn)
+{
+    return gfn < p->nr_gfns && is_shared(p, gfn);
+}
+
+void p2m_set_shared(struct p2m *p, uint64_t gfn, bool shared)
+{
+    if (gfn >= p->nr_gfns)
+        return;
+    if (shared)
+        p->shared[gfn / 64] |= 1ull << (gfn % 64);
+    else
+        p->shared[gfn / 64] &= ~(1ull << (gfn % 64));
     p2m_update_bit(p, gfn);
 }
 

@@ -5,8 +5,8 @@
  * values) and the default access, as xc_set_mem_access / xc_get_mem_access
  * see them (xen/common/mem_access.c, xen/arch/x86/mm/mem_access.c).  It also
  * keeps the bitmap cpu/ reads (struct cpu_memory.restricted): a gfn's bit is
- * set exactly when its access is not rwx or it is in the paging path
- * (enum p2m_paging), so unrestricted pages cost cpu/ nothing.  An altp2m view will be another struct p2m.
+ * set exactly when its access is not rwx, it is in the paging path
+ * (enum p2m_paging) or it is shared, so unrestricted pages cost cpu/ nothing.  An altp2m view will be another struct p2m.
  */
 #ifndef VMISIM_P2M_INTERNAL_H
 #define VMISIM_P2M_INTERNAL_H
@@ -90,6 +90,13 @@ bool p2m_paging_has_frame(const struct p2m *p, uint64_t gfn);
  * drops cpu/'s translations (sim_p2m_changed).
  */
 void p2m_set_paging(struct p2m *p, uint64_t gfn, enum p2m_paging state, bool has_frame);
+
+/*
+ * p2m_ram_shared (xen/arch/x86/mm/mem_sharing.c): the gfn's frame is shared
+ * copy-on-write; it keeps its access type, minus W (a write unshares first).
+ */
+bool p2m_is_shared(const struct p2m *p, uint64_t gfn);
+void p2m_set_shared(struct p2m *p, uint64_t gfn, bool shared);
 
 /* One bit per gfn, set when the gfn's access is not rwx or it is in the paging path (cpu_memory.restricted). */
 const uint64_t *p2m_restricted_bitmap(const struct p2m *p);

@@ -79,10 +79,14 @@ int sim_paging_nominate(struct sim_domain *d, uint64_t gfn)
     int rc = need_ring(d, "xc_mem_paging_nominate");
     if (rc < 0)
         return rc;
-    /* Only p2m_is_pageable gfns (ram_rw) with a frame; vmisim's pages never hold extra references. */
-    if (gfn >= p2m_nr_gfns(d->host_p2m) || p2m_get_paging(d->host_p2m, gfn) != P2M_PAGING_NONE)
+    /* Only p2m_is_pageable gfns (ram_rw, not shared) whose page has no extra reference. */
+    if (gfn >= p2m_nr_gfns(d->host_p2m) || p2m_get_paging(d->host_p2m, gfn) != P2M_PAGING_NONE
+        || p2m_is_shared(d->host_p2m, gfn))
         return sim_set_error(d, -EBUSY, "gfn %#llx cannot be nominated: it is not ram_rw guest RAM (Xen: EBUSY)",
                              (unsigned long long)gfn);
+    if (d->map_refs && d->map_refs[gfn])
+        return sim_set_error(d, -EBUSY, "gfn %#llx cannot be nominated: another domain maps its page "
+                             "(KVM_HC_MEM_MAP), an extra reference (Xen: EBUSY)", (unsigned long long)gfn);
     p2m_set_paging(d->host_p2m, gfn, P2M_PAGING_OUT, true);
     gfn_changed(d, gfn, false);
     return 0;
@@ -98,6 +102,7 @@ int sim_paging_evict(struct sim_domain *d, uint64_t gfn)
                              "or the guest touched it since) (Xen: EBUSY)", (unsigned long long)gfn);
     /* The frame is freed: scrub_one_page, and the gfn maps nothing. */
     memset(d->ram + gfn * CPU_PAGE_SIZE, 0, CPU_PAGE_SIZE);
+    d->tot_pages--;
     p2m_set_paging(d->host_p2m, gfn, P2M_PAGING_PAGED, false);
     gfn_changed(d, gfn, true);
     return 0;
@@ -117,7 +122,13 @@ int sim_paging_load(struct sim_domain *d, uint64_t gfn, const void *page)
         if (!page)
             return sim_set_error(d, -EINVAL, "gfn %#llx has no frame: loading it needs the page's contents (Xen: EINVAL)",
                                  (unsigned long long)gfn);
+        /* p2m_mem_paging_prep allocates the page: within max_pages only. */
+        if (d->tot_pages >= d->max_pages)
+            return sim_set_error(d, -ENOMEM, "gfn %#llx cannot be loaded: the domain has max_pages (%llu) "
+                                 "pages already (Xen: ENOMEM); raise it first", (unsigned long long)gfn,
+                                 (unsigned long long)d->max_pages);
         memcpy(d->ram + gfn * CPU_PAGE_SIZE, page, CPU_PAGE_SIZE);
+        d->tot_pages++;
         copied = true;
     }
     /* "Make the page already guest-accessible": ram_rw now (log-dirty is never on). */
@@ -128,12 +139,14 @@ int sim_paging_load(struct sim_domain *d, uint64_t gfn, const void *page)
     return 0;
 }
 
-int sim_paging_type(struct sim_domain *d, uint64_t gfn, unsigned *p2mt)
+int sim_p2m_type(struct sim_domain *d, uint64_t gfn, unsigned *p2mt)
 {
     if (gfn >= p2m_nr_gfns(d->host_p2m))
         return sim_set_error(d, -EINVAL, "gfn %#llx is beyond the p2m (%#llx gfns)",
                              (unsigned long long)gfn, (unsigned long long)p2m_nr_gfns(d->host_p2m));
-    *p2mt = (unsigned)p2m_get_paging(d->host_p2m, gfn); /* NONE is p2m_ram_rw = 0 */
+    enum p2m_paging t = p2m_get_paging(d->host_p2m, gfn);
+    *p2mt = t != P2M_PAGING_NONE ? (unsigned)t
+            : p2m_is_shared(d->host_p2m, gfn) ? SIM_P2MT_RAM_SHARED : SIM_P2MT_RAM_RW;
     return 0;
 }
 
@@ -176,6 +189,22 @@ void sim_paging_populate(struct sim_domain *d, struct sim_vcpu *v, uint64_t gfn)
     /* A full ring queues the vCPU with its request (the state change above is already made). */
     if (sim_ring_claim(d, m, v, true, &req) == 0)
         sim_ring_post(d, m, v, true, &req);
+}
+
+void sim_paging_populate_foreign(struct sim_domain *d, uint64_t gfn)
+{
+    if (p2m_get_paging(d->host_p2m, gfn) != P2M_PAGING_PAGED || !d->paging.ring)
+        return; /* on its way in already, or nobody to ask (Xen: no ring, no crash for a foreign caller) */
+    struct vme_msg req;
+    memset(&req, 0, sizeof(req));
+    req.reason = VME_REASON_MEM_PAGING;
+    req.u.paging.gfn = gfn;
+    req.u.paging.p2mt = P2M_PAGING_PAGED;
+    if (sim_ring_post_foreign(d, &d->paging, &req) < 0)
+        return; /* a full ring: the slot could not be had, the gfn stays paged (Xen returns early too) */
+    p2m_set_paging(d->host_p2m, gfn, P2M_PAGING_IN, false);
+    sim_note(d, SIM_NOTE_ACTION, 0, NULL, "the toolstack touched paged gfn %#llx: paging_in, the pager is asked "
+             "(FOREIGN)", (unsigned long long)gfn);
 }
 
 void sim_p2m_paging_resume(struct sim_domain *d, const struct vme_msg *rsp)

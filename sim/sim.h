@@ -139,12 +139,75 @@ int sim_paging_resume(struct sim_domain *d);
 int sim_paging_nominate(struct sim_domain *d, uint64_t gfn);
 int sim_paging_evict(struct sim_domain *d, uint64_t gfn);
 int sim_paging_load(struct sim_domain *d, uint64_t gfn, const void *page);
-/* The gfn's p2m_type_t as Xen 4.17 numbers it: 0 ram_rw, 9 paging_out, 10 paged, 11 paging_in. */
-#define SIM_P2MT_RAM_RW 0
+/*
+ * The gfn's p2m_type_t as Xen 4.17 numbers it: 1 ram_rw, 9 paging_out,
+ * 10 paged, 11 paging_in, 12 ram_shared.  -EINVAL beyond the p2m.
+ */
+#define SIM_P2MT_RAM_RW 1
 #define SIM_P2MT_PAGING_OUT 9
 #define SIM_P2MT_PAGED 10
 #define SIM_P2MT_PAGING_IN 11
-int sim_paging_type(struct sim_domain *d, uint64_t gfn, unsigned *p2mt);
+#define SIM_P2MT_RAM_SHARED 12
+int sim_p2m_type(struct sim_domain *d, uint64_t gfn, unsigned *p2mt);
+
+/* ---- Memory sharing (xc_memshr_*: XENMEM_sharing_op, the sharing ring) ---- */
+
+/*
+ * Copy-on-write sharing within the domain (xen/arch/x86/mm/mem_sharing.c,
+ * sim/sharing.c).  sim_sharing_control is xc_memshr_control: sharing must be
+ * on for nominate and share (-ENODEV otherwise, as Xen's memop).  Turning it
+ * off keeps pages already shared.
+ */
+int sim_sharing_control(struct sim_domain *d, bool enable);
+/*
+ * The sharing ring (HVM param 29, xc_memshr_ring_enable): MEM_SHARING
+ * requests, sent when a guest write must unshare a page and the domain may
+ * not allocate one (tot_pages >= max_pages).  Run exactly as the monitor ring.
+ */
+int sim_sharing_ring_enable(struct sim_domain *d, unsigned version, struct ring_fds *fds);
+int sim_sharing_ring_disable(struct sim_domain *d);
+/* XEN_VM_EVENT_RESUME on the sharing ring. */
+int sim_sharing_resume(struct sim_domain *d);
+/*
+ * xc_memshr_nominate_gfn: a ram_rw gfn becomes ram_shared (read-only; its
+ * page leaves the domain's tot_pages) and gets a handle; an already shared
+ * gfn gives its page's handle.  -EINVAL for a gfn that is not ram_rw RAM
+ * (paged, beyond the p2m), -E2BIG when another domain maps it (KVM_HC_MEM_MAP:
+ * extra references).
+ */
+int sim_sharing_nominate(struct sim_domain *d, uint64_t gfn, uint64_t *handle);
+/*
+ * xc_memshr_share_gfns with source and client in this domain: every gfn on
+ * the client's page moves to the source's page, and the client's page is
+ * freed.  Returns 0 (also when both are already one page),
+ * XENMEM_SHARING_OP_S_HANDLE_INVALID (-10) or _C_HANDLE_INVALID (-9) when a
+ * gfn is not shared or its handle is not its page's (Xen's codes).
+ */
+int sim_sharing_share(struct sim_domain *d, uint64_t source_gfn, uint64_t source_handle,
+                      uint64_t client_gfn, uint64_t client_handle);
+/* Pages the domain owns (d->tot_pages) and may own (d->max_pages; starts at the RAM size). */
+uint64_t sim_tot_pages(const struct sim_domain *d);
+uint64_t sim_max_pages(const struct sim_domain *d);
+/* xc_domain_setmaxmem in pages: never refused; below tot_pages no allocation succeeds. */
+void sim_set_max_pages(struct sim_domain *d, uint64_t pages);
+
+/* ---- KVM introspection: KVMI_GET_MAP_TOKEN, KVM_HC_MEM_MAP / UNMAP ------- */
+
+/*
+ * A second domain, the introspector, maps pages of this one into its own
+ * guest-physical space with KVM_HC_MEM_MAP (32) and a token this call issues
+ * (KVMI_GET_MAP_TOKEN; sim/kvmi_mem.c).  The introspector must use the KVM
+ * hypercall ABI.  Tokens are derived deterministically from a counter.
+ * One introspector per domain (-EBUSY for another); call between sim_run
+ * calls (-EBUSY inside one).  Destroying either domain undoes its maps.
+ */
+struct sim_map_token {
+    uint64_t token[4];
+};
+int sim_kvmi_get_map_token(struct sim_domain *d, struct sim_domain *introspector,
+                           struct sim_map_token *out);
+/* Gfns of `introspector` now mapping a page of another domain. */
+uint64_t sim_kvmi_nr_mapped(const struct sim_domain *introspector);
 
 /* ---- Monitor controls (xc_monitor_*; XEN_DOMCTL_monitor_op) --------------- */
 

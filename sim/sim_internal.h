@@ -77,6 +77,7 @@ struct sim_vcpu {
  */
 #define SIM_RING_MONITOR 0
 #define SIM_RING_PAGING 1
+#define SIM_RING_SHARING 2
 struct sim_monitor {
     unsigned idx;                /* SIM_RING_MONITOR or SIM_RING_PAGING */
     const char *name;            /* "monitor", "paging": for messages */
@@ -102,6 +103,38 @@ struct sim_domain {
     unsigned next_vcpu;          /* round-robin cursor */
     struct sim_monitor monitor;
     struct sim_monitor paging;   /* the paging ring (xc_mem_paging_enable), sim/paging.c */
+    struct sim_monitor sharing;  /* the sharing ring (xc_memshr_ring_enable), sim/sharing.c */
+    /*
+     * Guest-physical memory, one map with one lookup (sim_frame, sim/memory.c):
+     * gfn's frame is ram + gfn * 4096 (its home frame) unless its bit is set in
+     * `remapped`; then it is frame_of[gfn] (a shared page in `pool`, another
+     * domain's page).  cpu/ reads the same two (cpu_memory.remapped/frame).
+     */
+    uint64_t nr_gfns;
+    uint64_t *remapped;
+    uint8_t **frame_of;
+    uint64_t tot_pages, max_pages; /* d->tot_pages, d->max_pages */
+    /* mem_sharing (sim/sharing.c): shared pages live in `pool` (dom_cow's pages). */
+    bool sharing_enabled;
+    uint8_t *pool;               /* nr_gfns frames, mapped in every vCPU (cpu_map_area) */
+    uint32_t *pool_free;         /* free pool frames, a stack */
+    uint32_t pool_nfree;
+    uint32_t *pool_refs;         /* gfns on each pool frame */
+    uint64_t *pool_handle;       /* each pool frame's sharing handle */
+    uint32_t *gfn_pool;          /* the pool frame of a shared gfn */
+    uint64_t next_handle;
+    /* KVM introspection maps (sim/kvmi_mem.c). */
+    struct sim_domain *introspector;  /* the domain our token was issued to */
+    struct sim_map_token token;
+    bool has_token;
+    uint16_t *map_refs;          /* per gfn: introspector gfns mapping it (Xen/KVM: extra page references) */
+    struct sim_foreign { struct sim_domain *target; uint64_t gfn; } *foreign; /* per gfn of an introspector */
+    uint64_t nr_foreign;
+#define SIM_MAX_TARGETS 4
+    struct sim_domain *targets[SIM_MAX_TARGETS];
+    unsigned nr_targets;
+    uint64_t tokens_issued;
+    bool in_run;                 /* inside sim_run */
     struct sim_monitor_ctl mon;  /* monitor controls (xc_monitor_write_ctrlreg ...) */
     uint32_t intercept;          /* cpu/'s intercept mask now in force */
     bool crashed;
@@ -153,6 +186,12 @@ int sim_ring_claim(struct sim_domain *d, struct sim_monitor *m, struct sim_vcpu 
                    const struct vme_msg *req);
 void sim_ring_post(struct sim_domain *d, struct sim_monitor *m, struct sim_vcpu *v, bool sync,
                    struct vme_msg *req);
+/*
+ * vm_event_put_request from outside the domain (the toolstack touching a
+ * paged gfn): FOREIGN, vcpu_id 0, nobody paused, no waiting for a slot
+ * (-EBUSY when the ring is full, -EOPNOTSUPP with no ring).
+ */
+int sim_ring_post_foreign(struct sim_domain *d, struct sim_monitor *m, struct vme_msg *req);
 int sim_ring_enable(struct sim_domain *d, struct sim_monitor *m, unsigned version, struct ring_fds *fds);
 /* vm_event_disable's ring part: -EBUSY while vCPUs wait for a slot; black eyes are released. */
 int sim_ring_disable(struct sim_domain *d, struct sim_monitor *m);
@@ -161,9 +200,47 @@ void sim_ring_free(struct sim_monitor *m);
 void sim_monitor_poll(struct sim_domain *d);
 void sim_monitor_free(struct sim_domain *d);
 
+/* memory.c */
+/* The frame behind gfn, or NULL (beyond RAM, or paged out: no frame). */
+uint8_t *sim_frame(struct sim_domain *d, uint64_t gfn);
+/*
+ * Backs gfn by `frame` (NULL: its home frame again) and drops cpu/'s
+ * translations of it; translated code is flushed before the next run.
+ */
+void sim_gfn_set_frame(struct sim_domain *d, uint64_t gfn, uint8_t *frame);
+/* cpu_memory.frame for the domain's vCPUs. */
+uint8_t *sim_frame_cb(void *opaque, uint64_t gfn);
+int sim_memory_init(struct sim_domain *d);
+void sim_memory_free(struct sim_domain *d);
+/* Maps the domain's RAM and pool into every vCPU of `into` (cpu_map_area). */
+int sim_memory_map_into(struct sim_domain *d, struct sim_domain *into);
+
+/* sharing.c */
+/*
+ * __mem_sharing_unshare_page: a shared gfn gets a private page.  0 (also when
+ * it is not shared), -ENOMEM when the domain may not allocate a page.
+ */
+int sim_sharing_unshare(struct sim_domain *d, uint64_t gfn);
+/* A guest vCPU's write hit a shared gfn: unshare, or mem_sharing_notify_enomem. */
+void sim_sharing_write_fault(struct sim_domain *d, struct sim_vcpu *v, uint64_t gfn);
+void sim_sharing_free(struct sim_domain *d);
+
+/* kvmi_mem.c */
+int64_t sim_kvmi_mem_map(struct sim_domain *d, const struct sim_map_token *token, uint64_t gpa,
+                         uint64_t map_gpa, char *why, size_t whylen);
+int64_t sim_kvmi_mem_unmap(struct sim_domain *d, uint64_t map_gpa, char *why, size_t whylen);
+/* Undoes every map from and into the domain (destroy). */
+void sim_kvmi_free(struct sim_domain *d);
+
 /* paging.c */
 /* A guest vCPU touched a gfn in the paging path: p2m_mem_paging_populate. */
 void sim_paging_populate(struct sim_domain *d, struct sim_vcpu *v, uint64_t gfn);
+/*
+ * The toolstack (a host read or write) touched gfn, which has no frame:
+ * p2m_mem_paging_populate from a foreign context.  A paged gfn becomes
+ * paging_in and the pager gets a FOREIGN request; nobody waits.
+ */
+void sim_paging_populate_foreign(struct sim_domain *d, uint64_t gfn);
 /* p2m_mem_paging_resume, for a MEM_PAGING response. */
 void sim_p2m_paging_resume(struct sim_domain *d, const struct vme_msg *rsp);
 

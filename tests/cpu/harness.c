@@ -11,6 +11,12 @@ static unsigned rights_cb(void *opaque, uint64_t gfn)
     return gfn < sizeof(h->rights) ? h->rights[gfn] : CPU_RWX;
 }
 
+static uint8_t *frame_cb(void *opaque, uint64_t gfn)
+{
+    struct harness *h = opaque;
+    return gfn < GUEST_RAM_SIZE / 4096 ? h->frames[gfn] : NULL;
+}
+
 int harness_setup(struct harness *h, enum cpu_mode mode, const char *program, uint32_t intercept,
                   char *err, size_t errlen)
 {
@@ -28,6 +34,8 @@ int harness_setup(struct harness *h, enum cpu_mode mode, const char *program, ui
     struct cpu_config cfg = {.mode = mode, .mem = guest_memory(&h->g), .intercept = intercept};
     cfg.mem.restricted = h->restricted;
     cfg.mem.rights = rights_cb;
+    cfg.mem.remapped = h->remapped;
+    cfg.mem.frame = frame_cb;
     cfg.mem.opaque = h;
     if ((rc = cpu_create(&h->c, &cfg)) < 0) {
         snprintf(err, errlen, "setup: cpu_create: %s", strerror(-rc));
@@ -54,6 +62,13 @@ void harness_restrict(struct harness *h, uint64_t gfn, unsigned rights)
         h->restricted[gfn / 64] &= ~(1ull << (gfn % 64));
     else
         h->restricted[gfn / 64] |= 1ull << (gfn % 64);
+    cpu_p2m_restricted(h->c, gfn);
+}
+
+void harness_remap(struct harness *h, uint64_t gfn, uint8_t *frame)
+{
+    h->frames[gfn] = frame;
+    h->remapped[gfn / 64] |= 1ull << (gfn % 64);
     cpu_p2m_restricted(h->c, gfn);
 }
 

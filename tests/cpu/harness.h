@@ -19,6 +19,8 @@ struct harness {
     struct cpu *c;
     uint64_t restricted[(GUEST_RAM_SIZE / 4096) / 64];
     uint8_t rights[GUEST_RAM_SIZE / 4096];
+    uint64_t remapped[(GUEST_RAM_SIZE / 4096) / 64];
+    uint8_t *frames[GUEST_RAM_SIZE / 4096]; /* the frame of a remapped gfn (NULL: none) */
 };
 
 /* 0 or a negative errno with a message in `err`. */
@@ -27,6 +29,8 @@ int harness_setup(struct harness *h, enum cpu_mode mode, const char *program, ui
 void harness_teardown(struct harness *h);
 /* Restricts gfn to `rights` (and tells the vCPU); rights == CPU_RWX lifts it. */
 void harness_restrict(struct harness *h, uint64_t gfn, unsigned rights);
+/* Backs gfn by `frame` (NULL: no frame) and tells the vCPU. */
+void harness_remap(struct harness *h, uint64_t gfn, uint8_t *frame);
 /* Entry `i` of the program's label table (a list of qwords at GUEST_CODE_GLA + 0x908). */
 uint64_t harness_label(struct harness *h, unsigned i);
 /* Checked GPA of a GLA in the data area. */

@@ -23,19 +23,23 @@
             cr_assert_fail("TEST ERROR (set-up, not the code under test): %s", #expr);         \
     } while (0)
 
-static inline struct sim_domain *fixture_domain(unsigned vcpus, const uint8_t *code, size_t len,
-                                                uint64_t rbx)
+/*
+ * A domain from `cfg` with `code` at gla 0x400000 and `data_pages` data pages from
+ * FIX_DATA_GLA (gfn FIX_DATA_GFN onwards), writable.
+ */
+static inline struct sim_domain *fixture_domain_cfg(const struct sim_config *cfg, const uint8_t *code,
+                                                    size_t len, uint64_t rbx, unsigned data_pages)
 {
     struct sim_domain *d = NULL;
-    struct sim_config cfg = {.mode = CPU_MODE_LONG, .ram_size = FIX_RAM, .nr_vcpus = vcpus};
-    SETUP(sim_domain_create(&d, &cfg));
+    SETUP(sim_domain_create(&d, cfg));
     SETUP(sim_mem_write(d, FIX_CODE_GPA, code, len));
     struct guest_build b;
-    struct guest_build_range avoid[] = {{FIX_CODE_GPA, 0x1000}, {FIX_DATA_GFN << 12, 0x1000}};
-    SETUP(guest_build_init(&b, sim_gpa(d, 0, FIX_RAM), FIX_RAM, CPU_MODE_LONG, 0, FIX_RAM, avoid, 2));
+    struct guest_build_range avoid[] = {{FIX_CODE_GPA, 0x1000}, {FIX_DATA_GFN << 12, 0x1000ull * data_pages}};
+    SETUP(guest_build_init(&b, sim_gpa(d, 0, cfg->ram_size), cfg->ram_size, CPU_MODE_LONG, 0, cfg->ram_size,
+                           avoid, 2));
     SETUP(guest_build_map(&b, 0x400000, FIX_CODE_GPA, 0x1000, 0x1000, GUEST_BUILD_X));
-    SETUP(guest_build_map(&b, FIX_DATA_GLA, FIX_DATA_GFN << 12, 0x1000, 0x1000, GUEST_BUILD_W));
-    for (unsigned v = 0; v < vcpus; v++) {
+    SETUP(guest_build_map(&b, FIX_DATA_GLA, FIX_DATA_GFN << 12, 0x1000ull * data_pages, 0x1000, GUEST_BUILD_W));
+    for (unsigned v = 0; v < cfg->nr_vcpus; v++) {
         struct cpu_regs r;
         SETUP(sim_vcpu_get_regs(d, v, &r));
         guest_build_boot_regs(&b, &r, 0x400000, 0, 0);
@@ -44,6 +48,13 @@ static inline struct sim_domain *fixture_domain(unsigned vcpus, const uint8_t *c
         SETUP(sim_vcpu_set_regs(d, v, &r));
     }
     return d;
+}
+
+static inline struct sim_domain *fixture_domain(unsigned vcpus, const uint8_t *code, size_t len,
+                                                uint64_t rbx)
+{
+    struct sim_config cfg = {.mode = CPU_MODE_LONG, .ram_size = FIX_RAM, .nr_vcpus = vcpus};
+    return fixture_domain_cfg(&cfg, code, len, rbx, 1);
 }
 
 /* A test's client side of a ring: attach to its descriptors as a real client does. */

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "hypercall_internal.h"
 #include "sim_fixture.h"
 
 #define RAM FIX_RAM
@@ -97,7 +98,7 @@ static void respond(struct fixture *f, const struct vme_msg *req, uint32_t pagin
 static unsigned p2mt(struct fixture *f)
 {
     unsigned t = 99;
-    cr_assert_eq(sim_paging_type(f->d, DATA_GFN, &t), 0);
+    cr_assert_eq(sim_p2m_type(f->d, DATA_GFN, &t), 0);
     return t;
 }
 
@@ -118,8 +119,8 @@ Test(sim_paging, evict_drops_contents)
     page_out(&f);
     cr_expect_eq(p2mt(&f), SIM_P2MT_PAGED);
     uint8_t now[4096], zero[4096] = {0};
-    SETUP(sim_mem_read(f.d, DATA_GFN << 12, now, sizeof(now)));
-    cr_expect(memcmp(now, zero, sizeof(now)) == 0, "an evicted frame holds nothing");
+    cr_expect_null(sim_gpa(f.d, DATA_GFN << 12, 8));
+    cr_expect_eq(sim_tot_pages(f.d), RAM / 4096 - 1, "the frame left the domain");
     cr_expect(memcmp(f.saved, zero, sizeof(zero)) != 0);
     cr_expect_eq(sim_paging_nominate(f.d, DATA_GFN), -EBUSY, "paged is not pageable");
     cr_expect_eq(sim_paging_evict(f.d, DATA_GFN), -EBUSY, "already evicted");
@@ -129,11 +130,45 @@ Test(sim_paging, evict_drops_contents)
     /* Load with no guest access at all: back at once, nothing on the ring. */
     cr_expect_eq(sim_paging_load(f.d, DATA_GFN, f.saved), 0, "%s", sim_error(f.d));
     cr_expect_eq(p2mt(&f), SIM_P2MT_RAM_RW);
+    cr_expect_eq(sim_tot_pages(f.d), RAM / 4096);
     SETUP(sim_mem_read(f.d, DATA_GFN << 12, now, sizeof(now)));
     cr_expect(memcmp(now, f.saved, sizeof(now)) == 0);
     struct sim_stop stop = run_until_idle(&f);
     cr_expect_eq(stop.reason, SIM_STOP_HALTED);
     cr_expect_eq(ring_back_unconsumed_requests(f.client.back), 0);
+    cr_expect_eq(rax(&f, 0), expected_qword(&f));
+    unmake(&f);
+}
+
+/* Proves: a host read of a paged gfn (the toolstack's foreign mapping) is refused with
+ * -ENOENT and asks the pager for the page with a FOREIGN request that pauses nobody and
+ * carries no registers; a second read sends nothing more; after load the read works. */
+Test(sim_paging, foreign_read_populates)
+{
+    struct fixture f;
+    make(&f, 1, true);
+    page_out(&f);
+    uint8_t now[4096];
+    cr_expect_eq(sim_mem_read(f.d, DATA_GFN << 12, now, sizeof(now)), -ENOENT,
+                 "an evicted gfn has no frame to read");
+    cr_expect(strstr(sim_error(f.d), "paged out") != NULL, "%s", sim_error(f.d));
+    cr_expect_eq(p2mt(&f), SIM_P2MT_PAGING_IN);
+    struct vme_msg req;
+    cr_assert(take(&f, &req), "a MEM_PAGING request");
+    cr_expect_eq(req.reason, VME_REASON_MEM_PAGING);
+    cr_expect_eq(req.u.paging.gfn, DATA_GFN);
+    cr_expect_eq(req.u.paging.p2mt, SIM_P2MT_PAGED);
+    cr_expect(req.flags & VME_FLAG_FOREIGN, "flags %#x", req.flags);
+    cr_expect(!(req.flags & VME_FLAG_VCPU_PAUSED), "nobody paused");
+    cr_expect_eq(req.regs.rip, 0, "no registers in a paging request");
+    cr_expect_eq(sim_mem_read(f.d, DATA_GFN << 12, now, sizeof(now)), -ENOENT);
+    cr_expect(!take(&f, &req), "already on its way in: no second request");
+    cr_assert_eq(sim_paging_load(f.d, DATA_GFN, f.saved), 0, "%s", sim_error(f.d));
+    respond(&f, &(struct vme_msg){.vcpu_id = 0, .u.paging = {.gfn = DATA_GFN, .p2mt = SIM_P2MT_PAGED}}, 0);
+    SETUP(sim_mem_read(f.d, DATA_GFN << 12, now, sizeof(now)));
+    cr_expect(memcmp(now, f.saved, sizeof(now)) == 0);
+    struct sim_stop stop = run_until_idle(&f);
+    cr_expect_eq(stop.reason, SIM_STOP_HALTED, "%s", stop.why);
     cr_expect_eq(rax(&f, 0), expected_qword(&f));
     unmake(&f);
 }
@@ -365,11 +400,33 @@ Test(sim_paging, paged_code_page)
     struct vme_msg req;
     cr_assert(take(&f, &req));
     cr_expect_eq(req.u.paging.gfn, CODE_GPA >> 12);
-    cr_expect_eq(req.regs.rip, 0x400000, "paused before its first instruction");
+    struct cpu_regs r;
+    SETUP(sim_vcpu_get_regs(f.d, 0, &r));
+    cr_expect_eq(r.rip, 0x400000, "paused before its first instruction");
+    cr_expect_eq(req.regs.rip, 0, "paging requests carry no registers (Xen fills them for monitor events only)");
     cr_assert_eq(sim_paging_load(f.d, CODE_GPA >> 12, code), 0);
     respond(&f, &req, 0);
     stop = run_until_idle(&f);
     cr_expect_eq(stop.reason, SIM_STOP_HALTED);
     cr_expect_eq(rax(&f, 0), expected_qword(&f));
+    unmake(&f);
+}
+
+/* Proves: a hypercall whose guest buffer is paged out gets -EFAULT, and the vCPU's own touch
+ * pages the gfn in with the vCPU paused (VCPU_PAUSED, not FOREIGN), as __hvm_copy does. */
+Test(sim_paging, hypercall_buffer_paged_out)
+{
+    struct fixture f;
+    make(&f, 1, true);
+    page_out(&f);
+    uint64_t args[HCALL_MAX_ARGS] = {0 /* CONSOLEIO_write */, 8, DATA_GVA + READ_OFF};
+    cr_expect_eq(hcall_invoke(f.d, 0, SIM_HYPERCALL_XEN, true, 18, args), -EFAULT);
+    cr_expect_eq(p2mt(&f), SIM_P2MT_PAGING_IN);
+    struct vme_msg req;
+    cr_assert(take(&f, &req), "a MEM_PAGING request");
+    cr_expect_eq(req.u.paging.gfn, DATA_GFN);
+    cr_expect(req.flags & VME_FLAG_VCPU_PAUSED);
+    cr_expect(!(req.flags & VME_FLAG_FOREIGN));
+    cr_expect_eq(sim_vcpu_state(f.d, 0), SIM_VCPU_PAUSED);
     unmake(&f);
 }

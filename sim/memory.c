@@ -1,0 +1,188 @@
+/*
+ * sim/memory.c — guest-physical memory: one map, one lookup.
+ *
+ * A domain's RAM is one buffer of frames, frame g being gfn g's home frame.
+ * Xen's p2m maps a gfn to any machine frame; vmisim does the same for the
+ * gfns that need it (a shared page, another domain's page mapped with
+ * KVM_HC_MEM_MAP): their bit in d->remapped is set and d->frame_of[gfn]
+ * names the frame.  sim_frame is the one lookup; cpu/ sees the same map
+ * through cpu_memory.remapped/frame, so the guest, the page walker and the
+ * simulator's own reads and writes always agree on where a gfn's bytes are.
+ *
+ * sim_mem_read / sim_mem_write are the checked accessor for everything
+ * outside the guest (the API, clients, hypercall buffers): overflow-checked,
+ * page by page, refusing what has no frame, unsharing before a write.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "sim_internal.h"
+
+static void *map_frames(uint64_t bytes)
+{
+    /* Zero-filled and page-aligned; untouched pages cost nothing. */
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    return p == MAP_FAILED ? NULL : p;
+}
+
+int sim_memory_init(struct sim_domain *d)
+{
+    d->nr_gfns = d->ram_size / CPU_PAGE_SIZE;
+    d->tot_pages = d->max_pages = d->nr_gfns;
+    d->ram = map_frames(d->ram_size);
+    /* dom_cow's pages for this domain: at most one per gfn. */
+    d->pool = map_frames(d->ram_size);
+    d->remapped = calloc((d->nr_gfns + 63) / 64, sizeof(uint64_t));
+    d->frame_of = calloc(d->nr_gfns, sizeof(*d->frame_of));
+    if (!d->ram || !d->pool || !d->remapped || !d->frame_of)
+        return -ENOMEM;
+    return 0;
+}
+
+void sim_memory_free(struct sim_domain *d)
+{
+    if (d->ram)
+        munmap(d->ram, d->ram_size);
+    if (d->pool)
+        munmap(d->pool, d->ram_size);
+    free(d->remapped);
+    free(d->frame_of);
+}
+
+int sim_memory_map_into(struct sim_domain *d, struct sim_domain *into)
+{
+    for (unsigned i = 0; i < into->nr_vcpus; i++) {
+        struct cpu *c = into->vcpus[i].cpu;
+        int rc = 0;
+        if (into != d)
+            rc = cpu_map_area(c, d->ram, d->ram_size);
+        if (rc == 0)
+            rc = cpu_map_area(c, d->pool, d->ram_size);
+        if (rc < 0)
+            return sim_set_error(into, rc, "vCPU %u cannot reach another memory area (%s)%s", i,
+                                 cpu_error(c), rc == -EBUSY ? ": call between sim_run calls" : "");
+    }
+    return 0;
+}
+
+static bool is_remapped(const struct sim_domain *d, uint64_t gfn)
+{
+    return (d->remapped[gfn / 64] >> (gfn % 64)) & 1;
+}
+
+uint8_t *sim_frame(struct sim_domain *d, uint64_t gfn)
+{
+    if (gfn >= d->nr_gfns)
+        return NULL;
+    if (is_remapped(d, gfn))
+        return d->frame_of[gfn];
+    /* A paged-out gfn has no frame: its home frame was scrubbed and freed. */
+    if (!p2m_paging_has_frame(d->host_p2m, gfn))
+        return NULL;
+    return d->ram + gfn * CPU_PAGE_SIZE;
+}
+
+uint8_t *sim_frame_cb(void *opaque, uint64_t gfn)
+{
+    struct sim_domain *d = opaque;
+    return gfn < d->nr_gfns ? d->frame_of[gfn] : NULL;
+}
+
+void sim_gfn_set_frame(struct sim_domain *d, uint64_t gfn, uint8_t *frame)
+{
+    if (gfn >= d->nr_gfns)
+        return;
+    d->frame_of[gfn] = frame;
+    if (frame)
+        d->remapped[gfn / 64] |= 1ull << (gfn % 64);
+    else
+        d->remapped[gfn / 64] &= ~(1ull << (gfn % 64));
+    sim_p2m_changed(d, gfn, 1);
+    /* Code translated from the old frame must not run for the new one (never flushed in the engine). */
+    if (d->ran)
+        d->code_flush_pending = true;
+}
+
+uint64_t sim_ram_size(const struct sim_domain *d)
+{
+    return d->ram_size;
+}
+
+void *sim_gpa(struct sim_domain *d, uint64_t gpa, uint64_t len)
+{
+    /* Written so that no sum can overflow: gpa + len is never computed. */
+    if (gpa > d->ram_size || len > d->ram_size - gpa)
+        return NULL;
+    /* Contiguous only where every page is its own home frame and has it. */
+    uint64_t first = gpa / CPU_PAGE_SIZE, last = len ? (gpa + len - 1) / CPU_PAGE_SIZE : first;
+    for (uint64_t g = first; g <= last && g < d->nr_gfns; g++)
+        if (is_remapped(d, g) || !p2m_paging_has_frame(d->host_p2m, g))
+            return NULL;
+    return d->ram + gpa;
+}
+
+/* One page's part of an access: 0 with its frame, or the error that says why not. */
+static int frame_for(struct sim_domain *d, uint64_t gfn, bool write, uint8_t **out)
+{
+    *out = NULL;
+    if (write && p2m_is_shared(d->host_p2m, gfn) && sim_sharing_unshare(d, gfn) < 0)
+        return sim_set_error(d, -ENOMEM, "gfn %#llx is shared and unsharing it for this write needs a page "
+                             "the domain may not have (tot_pages %llu, max_pages %llu): raise max_pages "
+                             "(sim_set_max_pages) and retry", (unsigned long long)gfn,
+                             (unsigned long long)d->tot_pages, (unsigned long long)d->max_pages);
+    *out = sim_frame(d, gfn);
+    if (!*out) {
+        /* Xen refuses the foreign mapping with ENOENT and asks the pager for the page. */
+        sim_paging_populate_foreign(d, gfn);
+        return sim_set_error(d, -ENOENT, "gfn %#llx is paged out: it has no contents until the pager loads "
+                             "it (sim_paging_load); retry then", (unsigned long long)gfn);
+    }
+    return 0;
+}
+
+static int access(struct sim_domain *d, uint64_t gpa, void *buf, uint64_t len, bool write)
+{
+    if (gpa > d->ram_size || len > d->ram_size - gpa)
+        return sim_set_error(d, -EFAULT, "guest-physical range %#llx+%#llx is outside guest RAM (%#llx bytes)",
+                             (unsigned long long)gpa, (unsigned long long)len,
+                             (unsigned long long)d->ram_size);
+    uint8_t *b = buf;
+    while (len) {
+        uint64_t off = gpa % CPU_PAGE_SIZE, chunk = CPU_PAGE_SIZE - off;
+        if (chunk > len)
+            chunk = len;
+        uint8_t *f = NULL;
+        int rc = frame_for(d, gpa / CPU_PAGE_SIZE, write, &f);
+        if (rc < 0)
+            return rc;
+        if (write)
+            memcpy(f + off, b, chunk);
+        else
+            memcpy(b, f + off, chunk);
+        b += chunk;
+        gpa += chunk;
+        len -= chunk;
+    }
+    return 0;
+}
+
+int sim_mem_read(struct sim_domain *d, uint64_t gpa, void *buf, uint64_t len)
+{
+    return access(d, gpa, buf, len, false);
+}
+
+int sim_mem_write(struct sim_domain *d, uint64_t gpa, const void *buf, uint64_t len)
+{
+    int rc = access(d, gpa, (void *)buf, len, true);
+    /*
+     * Guest code may have changed under translated blocks: cpu/ retranslates
+     * and rescans before the next run (never from inside the engine, where an
+     * in-process client may call this).  Before any vCPU ran there is nothing
+     * to flush (and a flush costs milliseconds).
+     */
+    if (d->ran)
+        d->code_flush_pending = true;
+    return rc;
+}
