@@ -123,6 +123,9 @@ uint64_t run_field_value(const struct scenario_match *f, const struct vme_msg *m
     case SCENARIO_MATCH_MSR: return m->u.mov_to_msr.msr;
     case SCENARIO_MATCH_INSN_LENGTH: return m->u.debug.insn_length;
     case SCENARIO_MATCH_TYPE: return m->u.debug.type;
+    case SCENARIO_MATCH_P2MT:
+        return m->reason == VME_REASON_MEM_SHARING ? m->u.sharing.p2mt : m->u.paging.p2mt;
+    case SCENARIO_MATCH_PAGING_FLAGS: return m->u.paging.flags;
     default: return ~f->value;
     }
 }
@@ -161,31 +164,68 @@ static void fail_mismatch(struct run *r, uint64_t seq, const struct vme_msg *m,
                 scenario_match_field_name(f->field), want, got);
 }
 
-/* Sends one response (put, not yet pushed). */
-static void put_response(struct run *r, uint64_t seq, const struct vme_msg *rsp)
+/*
+ * respond.load: the pager's xc_mem_paging_load for the request's gfn, just
+ * before its answer goes out: with load_bytes (zeros after them), else with
+ * the page it saved when it evicted the gfn (none for a page it never
+ * evicted: Xen then keeps the frame the gfn still has).
+ */
+static void pager_load(struct run *r, const struct run_answer *a)
+{
+    const struct scenario_response *sr = a->sr;
+    uint8_t page[4096];
+    const uint8_t *buf = NULL;
+    const char *from = "no buffer: the gfn kept its frame";
+    if (sr->load_bytes.len) {
+        memset(page, 0, sizeof(page));
+        memcpy(page, sr->load_bytes.data, sr->load_bytes.len);
+        buf = page;
+        from = "the bytes of respond.load_bytes";
+    } else {
+        for (size_t i = 0; i < r->nr_saved && !buf; i++)
+            if (r->saved[i].gfn == a->gfn) {
+                buf = r->saved[i].data;
+                from = "the contents saved at eviction";
+            }
+    }
+    run_log_add(r, RUN_LOG_CLIENT, a->seq, a->rsp.vcpu_id, NULL,
+                "xc_mem_paging_load: gfn %#" PRIx64 " with %s", a->gfn, from);
+    if (sim_paging_load(r->d, a->gfn, buf) < 0)
+        run_log_add(r, RUN_LOG_CLIENT, a->seq, a->rsp.vcpu_id, NULL, "%s:%" PRIu32 ":%" PRIu32
+                    ": xc_mem_paging_load failed: %s", r->s->file, sr->load_line, sr->load_column,
+                    sim_error(r->d));
+}
+
+/* Sends one answer (put, not yet pushed), after the pager's load it asks for. */
+static void send_answer(struct run *r, const struct run_answer *a)
 {
     unsigned char slot[400];
-    if (vme_encode(r->version, rsp, slot) < 0 || ring_back_put_response(r->back, slot) < 0) {
+    struct run_ring *rr = &r->rings[a->ring];
+    if (a->sr && a->sr->load)
+        pager_load(r, a);
+    if (vme_encode(rr->version, &a->rsp, slot) < 0 || ring_back_put_response(rr->back, slot) < 0) {
         r->error = true;
-        run_log_add(r, RUN_LOG_FAIL, seq, rsp->vcpu_id, NULL,
+        run_log_add(r, RUN_LOG_FAIL, a->seq, a->rsp.vcpu_id, NULL,
                     "vmisim's client could not put a response on the ring (a bug in the scenario runner)");
         return;
     }
-    run_log_add(r, RUN_LOG_RESPONSE, seq, rsp->vcpu_id, rsp, "response");
+    run_log_add(r, RUN_LOG_RESPONSE, a->seq, a->rsp.vcpu_id, &a->rsp, "response");
 }
 
-/* The response the file asks for, to request `req`. */
-static void build_response(struct run *r, const struct scenario_response *sr,
+/* The response the file asks for, to request `req` taken from a ring of `version`. */
+static void build_response(struct run *r, unsigned version, const struct scenario_response *sr,
                            const struct vme_msg *req, struct vme_msg *rsp)
 {
     memset(rsp, 0, sizeof(*rsp));
-    rsp->version = sr->version.set ? (uint32_t)sr->version.value : r->version;
+    rsp->version = sr->version.set ? (uint32_t)sr->version.value : version;
     rsp->vcpu_id = sr->vcpu_id.set ? (uint32_t)sr->vcpu_id.value : req->vcpu_id;
     rsp->reason = req->reason;
     rsp->flags = sr->flags;
     rsp->altp2m_idx = sr->altp2m_idx.set ? (uint16_t)sr->altp2m_idx.value : 0;
     if (sr->echo)
         rsp->u = req->u;
+    if (sr->paging_flags.set)
+        rsp->u.paging.flags = (uint32_t)sr->paging_flags.value;
     if (sr->emul_read_data.len || sr->emul_read_size.set) {
         size_t n = sr->emul_read_data.len;
         if (n > sizeof(rsp->emul_read.data))
@@ -286,7 +326,7 @@ static struct run_expect *find_expect(struct run *r, uint64_t seq, const struct 
     return NULL;
 }
 
-static void hold(struct run *r, uint64_t seq, const struct vme_msg *rsp, uint32_t defer)
+static void hold(struct run *r, const struct run_answer *a, uint32_t defer)
 {
     if (r->nr_held == r->cap_held) {
         size_t cap = r->cap_held ? 2 * r->cap_held : 8;
@@ -298,10 +338,10 @@ static void hold(struct run *r, uint64_t seq, const struct vme_msg *rsp, uint32_
         r->held = h;
         r->cap_held = cap;
     }
-    r->held[r->nr_held++] = (struct run_held){.rsp = *rsp, .remaining = defer, .seq = seq};
-    run_log_add(r, RUN_LOG_CLIENT, seq, rsp->vcpu_id, NULL,
+    r->held[r->nr_held++] = (struct run_held){.a = *a, .remaining = defer};
+    run_log_add(r, RUN_LOG_CLIENT, a->seq, a->rsp.vcpu_id, NULL,
                 "holds the response to event #%" PRIu64 " until %" PRIu32 " more event(s) arrive",
-                seq, defer);
+                a->seq, defer);
 }
 
 /* Sends held responses that are due (all of them when `all`), in the order they were held. */
@@ -312,10 +352,10 @@ static bool release_held(struct run *r, bool all)
     for (size_t i = 0; i < r->nr_held; i++) {
         if (all || r->held[i].remaining == 0) {
             if (all && r->held[i].remaining)
-                run_log_add(r, RUN_LOG_CLIENT, r->held[i].seq, r->held[i].rsp.vcpu_id, NULL,
+                run_log_add(r, RUN_LOG_CLIENT, r->held[i].a.seq, r->held[i].a.rsp.vcpu_id, NULL,
                             "the guest can go no further without it: sends the held response to event #%" PRIu64,
-                            r->held[i].seq);
-            put_response(r, r->held[i].seq, &r->held[i].rsp);
+                            r->held[i].a.seq);
+            send_answer(r, &r->held[i].a);
             sent = true;
         } else {
             r->held[keep++] = r->held[i];
@@ -325,18 +365,17 @@ static bool release_held(struct run *r, bool all)
     return sent;
 }
 
-bool run_client_step(struct run *r, bool domain_blocked)
+/* Takes and answers every request on one ring; true if there was one. */
+static bool ring_step(struct run *r, unsigned idx)
 {
-    if (!r->back)
-        return false;
+    struct run_ring *rr = &r->rings[idx];
     bool acted = false;
-    if (evtchn_pending(r->evtchn) > 0)
-        evtchn_unmask(r->evtchn);
+    if (evtchn_pending(rr->evtchn) > 0)
+        evtchn_unmask(rr->evtchn);
     unsigned char slot[400];
-    int rc;
-    while (!r->failed && (rc = ring_back_take_request(r->back, slot)) == 0) {
+    while (!r->failed && !r->error && ring_back_take_request(rr->back, slot) == 0) {
         struct vme_msg req;
-        vme_decode(r->version, slot, &req);
+        vme_decode(rr->version, slot, &req);
         uint64_t seq = ++r->events;
         if (req.reason < VME_REASON_COUNT)
             r->counts[req.reason]++;
@@ -360,23 +399,38 @@ bool run_client_step(struct run *r, bool domain_blocked)
         } else {
             apply_set_access(r, seq, sr);
             apply_inject(r, seq, sr, &req);
-            struct vme_msg rsp;
-            build_response(r, sr, &req, &rsp);
+            struct run_answer a = {.ring = idx, .sr = sr, .seq = seq,
+                                   .gfn = req.reason == VME_REASON_MEM_PAGING ? req.u.paging.gfn : 0};
+            build_response(r, rr->version, sr, &req, &a.rsp);
             if (sr->defer)
-                hold(r, seq, &rsp, sr->defer);
+                hold(r, &a, sr->defer);
             else
-                put_response(r, seq, &rsp);
+                send_answer(r, &a);
         }
         release_held(r, false);
     }
-    if (!r->failed && r->back && ring_back_error(r->back)[0]) {
+    if (!r->failed && ring_back_error(rr->back)[0]) {
         r->error = true;
-        run_log_add(r, RUN_LOG_FAIL, 0, 0, NULL, "%s", ring_back_error(r->back));
+        run_log_add(r, RUN_LOG_FAIL, 0, 0, NULL, "%s", ring_back_error(rr->back));
     }
+    return acted;
+}
+
+bool run_client_step(struct run *r, bool domain_blocked)
+{
+    bool acted = false;
+    /* The paging ring first, as the hypervisor polls it first. */
+    static const unsigned order[RUN_RINGS] = {RUN_RING_PAGING, RUN_RING_MONITOR};
+    for (unsigned i = 0; i < RUN_RINGS; i++)
+        if (r->rings[order[i]].back)
+            acted |= ring_step(r, order[i]);
     if (domain_blocked && !acted && r->nr_held)
         acted = release_held(r, true);
-    if (ring_back_push_responses(r->back))
-        evtchn_notify(r->evtchn);
+    for (unsigned i = 0; i < RUN_RINGS; i++) {
+        struct run_ring *rr = &r->rings[order[i]];
+        if (rr->back && ring_back_push_responses(rr->back))
+            evtchn_notify(rr->evtchn);
+    }
     return acted;
 }
 

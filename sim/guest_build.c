@@ -169,15 +169,39 @@ uint64_t guest_build_entry_gpa(const struct guest_build *b, uint64_t gla, unsign
     return t ? entry_in(b, t, gla, level) : 0;
 }
 
-uint16_t guest_build_gdt(struct guest_build *b, uint64_t gdt_gpa)
+/* Writes the first `n` descriptors of the flat GDT at gdt_gpa; returns the limit. */
+static uint16_t write_gdt(struct guest_build *b, uint64_t gdt_gpa, size_t n)
 {
     bool lm = b->mode == CPU_MODE_LONG;
-    uint64_t gdt[3] = {0, lm ? 0x00209a0000000000ull : 0x00cf9a000000ffffull,
-                       lm ? 0x0000920000000000ull : 0x00cf92000000ffffull};
-    uint8_t *p = gb_ptr(b, gdt_gpa, sizeof(gdt));
+    /*
+     * The ring-3 descriptors are flat (base 0, 4 GiB) with DPL 3 and their
+     * accessed bit already set, so loading them never writes to the GDT page
+     * (the runner maps it read-only).  In long mode 0x18/0x20/0x28 are in the
+     * order SYSRET expects with STAR[63:48] = 0x18 (compat CS, SS, 64-bit CS);
+     * SYSEXIT with SYSENTER_CS = 0x08 lands on 0x1b/0x23.
+     */
+    const uint64_t gdt[6] = {
+        0,
+        lm ? 0x00209a0000000000ull : 0x00cf9a000000ffffull, /* 0x08 kernel code */
+        lm ? 0x0000920000000000ull : 0x00cf92000000ffffull, /* 0x10 kernel data */
+        0x00cffb000000ffffull,                              /* 0x18 user code, 32-bit */
+        0x00cff3000000ffffull,                              /* 0x20 user data */
+        0x00affb000000ffffull,                              /* 0x28 user code, 64-bit (long mode) */
+    };
+    uint8_t *p = gb_ptr(b, gdt_gpa, n * sizeof(gdt[0]));
     if (p)
-        memcpy(p, gdt, sizeof(gdt));
-    return sizeof(gdt) - 1;
+        memcpy(p, gdt, n * sizeof(gdt[0]));
+    return (uint16_t)(n * sizeof(gdt[0]) - 1);
+}
+
+uint16_t guest_build_gdt(struct guest_build *b, uint64_t gdt_gpa)
+{
+    return write_gdt(b, gdt_gpa, 3);
+}
+
+uint16_t guest_build_gdt_user(struct guest_build *b, uint64_t gdt_gpa)
+{
+    return write_gdt(b, gdt_gpa, b->mode == CPU_MODE_LONG ? 6 : 5);
 }
 
 void guest_build_boot_regs(const struct guest_build *b, struct cpu_regs *r, uint64_t entry,

@@ -61,6 +61,13 @@ uint64_t guest_build_entry_gpa(const struct guest_build *b, uint64_t gla, unsign
 /* Writes a flat GDT (null, code, data: selectors 0x08 and 0x10) at gdt_gpa; returns its limit. */
 uint16_t guest_build_gdt(struct guest_build *b, uint64_t gdt_gpa);
 /*
+ * The same GDT followed by DPL-3 segments for ring 3 (what the scenario
+ * runner writes): user code 0x18 (32-bit), user data 0x20, and in long mode
+ * user code 0x28 (64-bit); with RPL 3 the selectors are 0x1b, 0x23, 0x2b.
+ * Returns its limit (0x2f in long mode, 0x27 in PAE mode).
+ */
+uint16_t guest_build_gdt_user(struct guest_build *b, uint64_t gdt_gpa);
+/*
  * Sets the registers that run the built tables: CR0 (PE, PG, WP, NE, ET), CR3,
  * CR4 (PAE, OSFXSR, OSXMMEXCPT, OSXSAVE), EFER.NXE, GDTR, flat selectors,
  * RFLAGS = 2, RIP = entry.  The rest of *r is left as it is.

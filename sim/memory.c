@@ -124,7 +124,7 @@ void *sim_gpa(struct sim_domain *d, uint64_t gpa, uint64_t len)
 }
 
 /* One page's part of an access: 0 with its frame, or the error that says why not. */
-static int frame_for(struct sim_domain *d, uint64_t gfn, bool write, uint8_t **out)
+static int frame_for(struct sim_domain *d, uint64_t gfn, bool write, bool populate, uint8_t **out)
 {
     *out = NULL;
     if (write && p2m_is_shared(d->host_p2m, gfn) && sim_sharing_unshare(d, gfn) < 0)
@@ -135,14 +135,15 @@ static int frame_for(struct sim_domain *d, uint64_t gfn, bool write, uint8_t **o
     *out = sim_frame(d, gfn);
     if (!*out) {
         /* Xen refuses the foreign mapping with ENOENT and asks the pager for the page. */
-        sim_paging_populate_foreign(d, gfn);
+        if (populate)
+            sim_paging_populate_foreign(d, gfn);
         return sim_set_error(d, -ENOENT, "gfn %#llx is paged out: it has no contents until the pager loads "
                              "it (sim_paging_load); retry then", (unsigned long long)gfn);
     }
     return 0;
 }
 
-static int access(struct sim_domain *d, uint64_t gpa, void *buf, uint64_t len, bool write)
+static int access(struct sim_domain *d, uint64_t gpa, void *buf, uint64_t len, bool write, bool populate)
 {
     if (gpa > d->ram_size || len > d->ram_size - gpa)
         return sim_set_error(d, -EFAULT, "guest-physical range %#llx+%#llx is outside guest RAM (%#llx bytes)",
@@ -154,7 +155,7 @@ static int access(struct sim_domain *d, uint64_t gpa, void *buf, uint64_t len, b
         if (chunk > len)
             chunk = len;
         uint8_t *f = NULL;
-        int rc = frame_for(d, gpa / CPU_PAGE_SIZE, write, &f);
+        int rc = frame_for(d, gpa / CPU_PAGE_SIZE, write, populate, &f);
         if (rc < 0)
             return rc;
         if (write)
@@ -170,12 +171,17 @@ static int access(struct sim_domain *d, uint64_t gpa, void *buf, uint64_t len, b
 
 int sim_mem_read(struct sim_domain *d, uint64_t gpa, void *buf, uint64_t len)
 {
-    return access(d, gpa, buf, len, false);
+    return access(d, gpa, buf, len, false, true);
+}
+
+int sim_mem_peek(struct sim_domain *d, uint64_t gpa, void *buf, uint64_t len)
+{
+    return access(d, gpa, buf, len, false, false);
 }
 
 int sim_mem_write(struct sim_domain *d, uint64_t gpa, const void *buf, uint64_t len)
 {
-    int rc = access(d, gpa, (void *)buf, len, true);
+    int rc = access(d, gpa, (void *)buf, len, true, true);
     /*
      * Guest code may have changed under translated blocks: cpu/ retranslates
      * and rescans before the next run (never from inside the engine, where an

@@ -50,6 +50,24 @@ static size_t flag_names(char *buf, size_t len, uint32_t flags)
     return n;
 }
 
+/* "DROP_PAGE|EVICT_FAIL", or "none": u.mem_paging.flags. */
+static void paging_flag_names(char *buf, size_t len, uint32_t flags)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (unsigned bit = 0; bit < 32 && n < len; bit++) {
+        if (!(flags & (1u << bit)))
+            continue;
+        const char *name = scenario_paging_flag_name(bit);
+        int w = name ? snprintf(buf + n, len - n, "%s%s", n ? "|" : "", name)
+                     : snprintf(buf + n, len - n, "%sbit%u", n ? "|" : "", bit);
+        if (w > 0)
+            n += (size_t)w;
+    }
+    if (!flags)
+        snprintf(buf, len, "none");
+}
+
 /* snprintf that appends and never runs past the buffer. */
 static void append(char *buf, size_t len, size_t *off, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
@@ -106,6 +124,17 @@ void run_describe(char *buf, size_t len, const struct vme_msg *m, bool response)
     case VME_REASON_SINGLESTEP:
         append(buf, len, &off, " gfn %#" PRIx64, m->u.debug.gfn);
         break;
+    case VME_REASON_MEM_PAGING: {
+        const char *t = scenario_p2mt_name(m->u.paging.p2mt);
+        append(buf, len, &off, " gfn %#" PRIx64, m->u.paging.gfn);
+        if (t)
+            append(buf, len, &off, " p2mt %s", t);
+        else
+            append(buf, len, &off, " p2mt %" PRIu32, m->u.paging.p2mt);
+        paging_flag_names(flags, sizeof(flags), m->u.paging.flags);
+        append(buf, len, &off, " paging flags %s", flags);
+        break;
+    }
     default:
         break;
     }
@@ -133,6 +162,17 @@ void run_format_field(char *buf, size_t len, const struct scenario_match *f, uin
     case SCENARIO_MATCH_FLAGS:
         flag_names(buf, len, (uint32_t)value);
         return;
+    case SCENARIO_MATCH_PAGING_FLAGS:
+        paging_flag_names(buf, len, (uint32_t)value);
+        return;
+    case SCENARIO_MATCH_P2MT: {
+        const char *t = scenario_p2mt_name((unsigned)value);
+        if (t)
+            snprintf(buf, len, "%s", t);
+        else
+            snprintf(buf, len, "%" PRIu64, value);
+        return;
+    }
     case SCENARIO_MATCH_ACCESS: {
         char acc[4];
         access_letters(acc, (uint32_t)value);
@@ -287,6 +327,9 @@ static void json_msg(FILE *f, const struct vme_msg *m)
                 m->u.debug.gfn, m->u.debug.type, m->u.debug.insn_length);
     if (m->reason == VME_REASON_SINGLESTEP)
         fprintf(f, ",\"singlestep\":{\"gfn\":%" PRIu64 "}", m->u.debug.gfn);
+    if (m->reason == VME_REASON_MEM_PAGING)
+        fprintf(f, ",\"mem_paging\":{\"gfn\":%" PRIu64 ",\"p2mt\":%" PRIu32 ",\"flags\":%" PRIu32 "}",
+                m->u.paging.gfn, m->u.paging.p2mt, m->u.paging.flags);
     fprintf(f, ",\"regs\":{\"rip\":%" PRIu64 ",\"rsp\":%" PRIu64 ",\"rax\":%" PRIu64 ",\"rbx\":%" PRIu64
                ",\"rcx\":%" PRIu64 ",\"rdx\":%" PRIu64 ",\"rflags\":%" PRIu64 ",\"cr0\":%" PRIu64
                ",\"cr3\":%" PRIu64 ",\"cr4\":%" PRIu64 "}}",

@@ -163,7 +163,7 @@ static int build_guest(struct run *r)
         return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": no room for the GDT and its page tables: "
                            "leave some guest RAM outside the mappings and data", s->file, g->line, g->column);
     }
-    uint16_t gdt_limit = guest_build_gdt(b, gdt_gpa);
+    uint16_t gdt_limit = guest_build_gdt_user(b, gdt_gpa);
     /*
      * guest.idt_handler: an IDT of 32 interrupt gates (selector 0x08), all at the handler,
      * in the GDT's frame at offset 0x800 (the GDT uses its first bytes).
@@ -218,6 +218,63 @@ static int build_guest(struct run *r)
     return 0;
 }
 
+/* The scripted client attaches to a ring as a real client does: maps it, binds the port. */
+static int attach(struct run *r, unsigned idx, struct ring_fds *fds, unsigned version)
+{
+    struct run_ring *rr = &r->rings[idx];
+    int rc;
+    rr->version = version;
+    if ((rc = ring_back_attach(&rr->back, fds, vme_slot_size(version), 0)) < 0
+        || (rc = evtchn_open(&rr->evtchn, fds, RING_ABI_PORT_CLIENT)) < 0)
+        return setup_error(r, "cannot attach the scripted client to the %s ring: %s",
+                           idx == RUN_RING_PAGING ? "paging" : "monitor", strerror(-rc));
+    return 0;
+}
+
+/*
+ * The paging section: xc_mem_paging_enable, then the pager nominates and
+ * evicts (keeping a copy of each page it evicts, as xenpaging writes it to its
+ * file), then, with ring: false, xc_mem_paging_disable (the pager has gone).
+ */
+static int setup_paging(struct run *r)
+{
+    const struct scenario *s = r->s;
+    const struct scenario_paging *p = &s->paging;
+    struct ring_fds fds;
+    if (sim_paging_enable(r->d, p->version, &fds) < 0)
+        return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": cannot enable the paging ring: %s", s->file,
+                           p->line, p->column, sim_error(r->d));
+    if (p->nr_evict && !(r->saved = calloc(p->nr_evict, sizeof(*r->saved))))
+        return setup_error(r, "out of memory");
+    for (size_t i = 0; i < p->nr_nominate; i++) {
+        if (sim_paging_nominate(r->d, p->nominate[i].gfn) < 0)
+            return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": xc_mem_paging_nominate failed: %s",
+                               s->file, p->nominate[i].line, p->nominate[i].column, sim_error(r->d));
+        run_log_add(r, RUN_LOG_CLIENT, 0, 0, NULL, "xc_mem_paging_nominate: gfn %#" PRIx64 " -> ram_paging_out",
+                    p->nominate[i].gfn);
+    }
+    for (size_t i = 0; i < p->nr_evict; i++) {
+        struct run_saved_page *sp = &r->saved[r->nr_saved];
+        sp->gfn = p->evict[i].gfn;
+        if (sim_mem_read(r->d, sp->gfn * CPU_PAGE_SIZE, sp->data, sizeof(sp->data)) < 0
+            || sim_paging_evict(r->d, sp->gfn) < 0)
+            return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": xc_mem_paging_evict failed: %s",
+                               s->file, p->evict[i].line, p->evict[i].column, sim_error(r->d));
+        r->nr_saved++;
+        run_log_add(r, RUN_LOG_CLIENT, 0, 0, NULL, "xc_mem_paging_evict: gfn %#" PRIx64
+                    " -> ram_paged (the pager keeps its 4096 bytes; the frame is gone)", sp->gfn);
+    }
+    if (!p->ring) {
+        if (sim_paging_disable(r->d) < 0)
+            return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": cannot disable the paging ring: %s",
+                               s->file, p->line, p->column, sim_error(r->d));
+        run_log_add(r, RUN_LOG_CLIENT, 0, 0, NULL,
+                    "xc_mem_paging_disable: the pager has gone (paging.ring: false)");
+        return 0;
+    }
+    return attach(r, RUN_RING_PAGING, &fds, p->version);
+}
+
 static int setup(struct run *r)
 {
     const struct scenario *s = r->s;
@@ -258,10 +315,8 @@ static int setup(struct run *r)
         struct ring_fds fds;
         if ((rc = sim_monitor_enable(r->d, s->monitor.version, &fds)) < 0)
             return setup_error(r, "%s: cannot enable the monitor ring: %s", s->file, sim_error(r->d));
-        r->version = s->monitor.version;
-        if ((rc = ring_back_attach(&r->back, &fds, vme_slot_size(r->version), 0)) < 0
-            || (rc = evtchn_open(&r->evtchn, &fds, RING_ABI_PORT_CLIENT)) < 0)
-            return setup_error(r, "cannot attach the scripted client to the ring: %s", strerror(-rc));
+        if ((rc = attach(r, RUN_RING_MONITOR, &fds, s->monitor.version)) < 0)
+            return rc;
     }
     /* The monitor controls (they need no ring), then single-step. */
     const struct scenario_monitor *m = &s->monitor;
@@ -416,7 +471,8 @@ static void final_checks(struct run *r)
     }
     for (size_t i = 0; i < f->nr_memory; i++) {
         const struct scenario_data *m = &f->memory[i];
-        const uint8_t *p = sim_gpa(r->d, m->gpa, m->bytes.len);
+        uint8_t *buf = malloc(m->bytes.len ? m->bytes.len : 1);
+        const uint8_t *p = buf && sim_mem_peek(r->d, m->gpa, buf, m->bytes.len) == 0 ? buf : NULL;
         size_t diff = 0;
         while (p && diff < m->bytes.len && p[diff] == m->bytes.data[diff])
             diff++;
@@ -424,11 +480,23 @@ static void final_checks(struct run *r)
             check(r, true, m->line, m->column, "memory at gpa %#" PRIx64 " holds the %zu expected byte(s)",
                   m->gpa, m->bytes.len);
         else if (!p)
-            check(r, false, m->line, m->column, "memory at gpa %#" PRIx64 "+%zu is outside guest RAM",
-                  m->gpa, m->bytes.len);
+            check(r, false, m->line, m->column, "memory at gpa %#" PRIx64 "+%zu cannot be read: %s",
+                  m->gpa, m->bytes.len, buf ? sim_error(r->d) : "out of memory");
         else
             check(r, false, m->line, m->column, "memory at gpa %#" PRIx64 ": byte %zu is %#04x, expected %#04x",
                   m->gpa, diff, p[diff], m->bytes.data[diff]);
+        free(buf);
+    }
+    for (size_t i = 0; i < f->nr_paging; i++) {
+        const struct scenario_final_paging *fp = &f->paging[i];
+        unsigned t = 0;
+        if (sim_p2m_type(r->d, fp->gfn, &t) < 0) {
+            check(r, false, fp->line, fp->column, "gfn %#" PRIx64 ": %s", fp->gfn, sim_error(r->d));
+            continue;
+        }
+        const char *got = scenario_p2mt_name(t), *want = scenario_p2mt_name(fp->p2mt);
+        check(r, t == fp->p2mt, fp->line, fp->column, "gfn %#" PRIx64 " is %s (%u) (expected %s (%" PRIu32 "))",
+              fp->gfn, got ? got : "?", t, want ? want : "?", fp->p2mt);
     }
     if (f->events.set)
         check(r, r->events == f->events.value, f->events.line, f->events.column,
@@ -445,8 +513,11 @@ static void run_free(struct run *r)
 {
     if (!r)
         return;
-    ring_back_detach(r->back);
-    evtchn_close(r->evtchn);
+    for (unsigned i = 0; i < RUN_RINGS; i++) {
+        ring_back_detach(r->rings[i].back);
+        evtchn_close(r->rings[i].evtchn);
+    }
+    free(r->saved);
     sim_domain_destroy(r->d);
     free(r->expect);
     free(r->held);
@@ -494,15 +565,23 @@ static struct run *run_one(struct scenario *s, FILE *out, bool trace_hypercalls)
         if (s->description)
             print_wrapped(out, s->description, "   ", 96);
     }
-    if (setup(r) == 0) {
+    bool ready = setup(r) == 0;
+    if (ready) {
+        char paging[80] = "";
+        if (s->paging.given && s->paging.ring)
+            snprintf(paging, sizeof(paging), "; a paging ring, interface version %" PRIu32, s->paging.version);
         if (out)
-            fprintf(out, "   %s mode, %" PRIu32 " vCPU(s), %" PRIu64 " KiB of RAM; %s; %zu expected event(s)\n",
+            fprintf(out, "   %s mode, %" PRIu32 " vCPU(s), %" PRIu64 " KiB of RAM; %s%s; %zu expected event(s)\n",
                     s->guest.mode == SCENARIO_MODE_LONG ? "64-bit long" : "32-bit PAE", s->guest.vcpus,
                     s->guest.memory >> 10,
                     s->monitor.ring ? (s->monitor.version == 1 ? "a vm_event ring, interface version 1"
                                                                : "a vm_event ring, interface version 7")
                                     : "no vm_event ring",
-                    r->nr_expect);
+                    paging, r->nr_expect);
+        /* The pager's work comes after the header, so its lines read in order. */
+        ready = !s->paging.given || setup_paging(r) == 0;
+    }
+    if (ready) {
         run_loop(r);
         static const char *const ended[] = {
             [RUN_END_HALTED] = "the guest halted", [RUN_END_LIMIT] = "the guest used its instruction budget",

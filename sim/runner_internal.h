@@ -54,18 +54,42 @@ struct run_expect {
     bool used;
 };
 
-struct run_held {
+/* An answer the client has decided on: what it sends, on which ring, and what it does first. */
+struct run_answer {
     struct vme_msg rsp;
-    uint32_t remaining;    /* further events before it is sent */
+    unsigned ring;         /* RUN_RING_MONITOR or RUN_RING_PAGING */
+    const struct scenario_response *sr; /* for the pager's load just before sending */
+    uint64_t gfn;          /* the request's gfn (MEM_PAGING) */
     uint64_t seq;
+};
+
+struct run_held {
+    struct run_answer a;
+    uint32_t remaining;    /* further events before it is sent */
+};
+
+/* The client's side of one vm_event ring. */
+#define RUN_RING_MONITOR 0
+#define RUN_RING_PAGING 1
+#define RUN_RINGS 2
+struct run_ring {
+    struct ring_back *back; /* NULL: not attached (no such ring) */
+    struct evtchn *evtchn;
+    unsigned version;
+};
+
+/* The pager's copy of a page it evicted (paging.evict). */
+struct run_saved_page {
+    uint64_t gfn;
+    uint8_t data[4096];
 };
 
 struct run {
     const struct scenario *s;
     struct sim_domain *d;
-    unsigned version;
-    struct ring_back *back;
-    struct evtchn *evtchn;
+    struct run_ring rings[RUN_RINGS]; /* the monitor ring and the paging ring */
+    struct run_saved_page *saved;     /* one per paging.evict gfn */
+    size_t nr_saved;
     struct run_expect *expect;
     size_t nr_expect, next_expect;
     struct run_held *held;

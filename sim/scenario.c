@@ -61,8 +61,18 @@ static const char *const reg_names[SCENARIO_REG_COUNT] = {
 
 static const char *const match_field_names[SCENARIO_MATCH_FIELD_COUNT] = {
     "reason", "vcpu", "flags", "altp2m_idx", "gfn", "offset", "gla", "access", "gla_valid",
-    "fault", "regs", "index", "new_value", "old_value", "msr", "insn_length", "type",
+    "fault", "regs", "index", "new_value", "old_value", "msr", "insn_length", "type", "p2mt",
+    "paging_flags",
 };
+
+static const char *const p2mt_names[SCENARIO_P2MT_COUNT] = {
+    "ram_rw", "invalid", "ram_logdirty", "ram_ro", "mmio_dm", "mmio_direct",
+    "populate_on_demand", "grant_map_rw", "grant_map_ro", "ram_paging_out", "ram_paged",
+    "ram_paging_in", "ram_shared", "ram_broken", "map_foreign", "ioreq_server",
+};
+
+static const char *const paging_flag_names[SCENARIO_PAGING_FLAG_COUNT] = {"DROP_PAGE",
+                                                                          "EVICT_FAIL"};
 
 static const char *const ctrlreg_names[] = {"cr0", "cr3", "cr4", "xcr0"};
 
@@ -84,6 +94,16 @@ const char *scenario_reason_name(unsigned reason)
 const char *scenario_flag_name(unsigned bit)
 {
     return bit < SCENARIO_FLAG_COUNT ? flag_names[bit] : NULL;
+}
+
+const char *scenario_p2mt_name(unsigned p2mt)
+{
+    return p2mt < SCENARIO_P2MT_COUNT ? p2mt_names[p2mt] : NULL;
+}
+
+const char *scenario_paging_flag_name(unsigned bit)
+{
+    return bit < SCENARIO_PAGING_FLAG_COUNT ? paging_flag_names[bit] : NULL;
 }
 
 const char *scenario_access_name(unsigned access)
@@ -685,6 +705,51 @@ static int get_flags(struct ctx *c, const yaml_node_t *n, const char *path, uint
         mask |= 1u << bit;
     }
     *out = mask;
+    return 0;
+}
+
+/* A list of MEM_PAGING_* flag names (DROP_PAGE, EVICT_FAIL), each at most once, as a mask. */
+static int get_paging_flags(struct ctx *c, const yaml_node_t *n, const char *path, uint64_t *out)
+{
+    int rc = want_list(c, n, path);
+    if (rc)
+        return rc;
+    uint64_t mask = 0;
+    size_t i = 0;
+    char ipath[PATH_MAX_LEN];
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+         it++, i++) {
+        yaml_node_t *f = node(c, *it);
+        unsigned bit;
+        itempath(ipath, sizeof(ipath), path, i);
+        if ((rc = get_name(c, f, ipath, "a MEM_PAGING flag", paging_flag_names,
+                           SCENARIO_PAGING_FLAG_COUNT, &bit)))
+            return rc;
+        if (mask & (1u << bit))
+            return fail(c, f, "flag %s is listed twice in %s; expected each flag once",
+                        paging_flag_names[bit], path);
+        mask |= 1u << bit;
+    }
+    *out = mask;
+    return 0;
+}
+
+/* A p2m type: its Xen name (ram_paged) or its number 0..15. */
+static int get_p2mt(struct ctx *c, const yaml_node_t *n, const char *path, uint32_t *out)
+{
+    if (n->type == YAML_SCALAR_NODE && n->data.scalar.length &&
+        n->data.scalar.value[0] >= '0' && n->data.scalar.value[0] <= '9')
+        return get_u32(c, n, path, 0, SCENARIO_P2MT_COUNT - 1, out);
+    char list[512];
+    join(list, sizeof(list), p2mt_names, SCENARIO_P2MT_COUNT);
+    if (n->type != YAML_SCALAR_NODE || n->data.scalar.length == 0)
+        return fail(c, n, "%s is %s; expected one of %s, or a number 0 to %u", path, kind(n), list,
+                    SCENARIO_P2MT_COUNT - 1);
+    int i = lookup(n, p2mt_names, SCENARIO_P2MT_COUNT);
+    if (i < 0)
+        return fail(c, n, "'%s' is not a p2m type in %s; expected one of %s, or a number 0 to %u",
+                    show(n).s, path, list, SCENARIO_P2MT_COUNT - 1);
+    *out = (uint32_t)i;
     return 0;
 }
 
@@ -1326,6 +1391,85 @@ static int parse_monitor(struct ctx *c, yaml_node_t *n)
     return 0;
 }
 
+/* paging.nominate / paging.evict: a list of gfns within memory, each once. */
+static int get_gfns(struct ctx *c, const yaml_node_t *n, const char *path,
+                    struct scenario_gfn **out, size_t *nr)
+{
+    int rc = want_list(c, n, path);
+    if (rc)
+        return rc;
+    size_t cnt = list_len(n);
+    if (cnt && !(*out = arena_array(c->s->arena, cnt, sizeof(**out))))
+        return fail_nomem(c);
+    uint64_t nr_gfns = c->s->guest.memory / PAGE_4K;
+    for (size_t i = 0; i < cnt; i++) {
+        const yaml_node_t *v = node(c, n->data.sequence.items.start[i]);
+        char ipath[PATH_MAX_LEN];
+        itempath(ipath, sizeof(ipath), path, i);
+        struct scenario_gfn *g = &(*out)[i];
+        if ((rc = get_num(c, v, ipath, false, 0, UINT64_MAX, &g->gfn)))
+            return rc;
+        if (g->gfn >= nr_gfns) {
+            char mem[32];
+            fmt_size(mem, sizeof(mem), c->s->guest.memory);
+            return fail(c, v, "%s is gfn %s, beyond guest memory (%s: gfns 0x0 to 0x%llx); "
+                        "expected a gfn below 0x%llx", ipath, show(v).s, mem,
+                        (unsigned long long)(nr_gfns - 1), (unsigned long long)nr_gfns);
+        }
+        for (size_t k = 0; k < i; k++)
+            if ((*out)[k].gfn == g->gfn)
+                return fail(c, v, "%s is gfn 0x%llx, already listed as %s[%zu] (line %u); "
+                            "expected each gfn once", ipath, (unsigned long long)g->gfn, path, k,
+                            (*out)[k].line);
+        g->line = line_of(v);
+        g->column = column_of(v);
+    }
+    *nr = cnt;
+    return 0;
+}
+
+static int parse_paging(struct ctx *c, yaml_node_t *n)
+{
+    static const char *const keys[] = {"ring", "version", "nominate", "evict"};
+    enum { K_RING, K_VERSION, K_NOMINATE, K_EVICT };
+    struct scenario_paging *p = &c->s->paging;
+    struct fields f;
+    int rc = read_keys(c, n, "paging", keys, ARRAY_SIZE(keys), &f);
+    if (rc)
+        return rc;
+    p->given = true;
+    p->ring = true;
+    p->version = c->s->monitor.version;
+    p->line = line_of(n);
+    p->column = column_of(n);
+    if (f.val[K_RING] && (rc = get_bool(c, f.val[K_RING], "paging.ring", &p->ring)))
+        return rc;
+    if (f.val[K_VERSION]) {
+        const yaml_node_t *v = f.val[K_VERSION];
+        if ((rc = get_u32(c, v, "paging.version", 0, UINT32_MAX, &p->version)))
+            return rc;
+        if (p->version != 1 && p->version != 7)
+            return fail(c, v, "paging.version is %s; expected 1 or 7", show(v).s);
+    }
+    if (f.val[K_NOMINATE] &&
+        (rc = get_gfns(c, f.val[K_NOMINATE], "paging.nominate", &p->nominate, &p->nr_nominate)))
+        return rc;
+    if (f.val[K_EVICT] &&
+        (rc = get_gfns(c, f.val[K_EVICT], "paging.evict", &p->evict, &p->nr_evict)))
+        return rc;
+    for (size_t i = 0; i < p->nr_evict; i++) {
+        bool nominated = false;
+        for (size_t k = 0; k < p->nr_nominate && !nominated; k++)
+            nominated = p->nominate[k].gfn == p->evict[i].gfn;
+        if (!nominated)
+            return fail_at(c, p->evict[i].line, p->evict[i].column, "paging.evict[%zu] is gfn "
+                           "0x%llx, which paging.nominate does not list; expected only nominated "
+                           "gfns (Xen's evict needs a paging_out page: EBUSY)", i,
+                           (unsigned long long)p->evict[i].gfn);
+    }
+    return 0;
+}
+
 static int parse_limits(struct ctx *c, yaml_node_t *n)
 {
     static const char *const keys[] = {"instructions"};
@@ -1433,6 +1577,13 @@ static int parse_match(struct ctx *c, yaml_node_t *n, const char *path, struct s
         case SCENARIO_MATCH_TYPE:
             rc = get_num(c, v, vpath, false, 0, 7, &m->value);
             break;
+        case SCENARIO_MATCH_P2MT:
+            rc = get_p2mt(c, v, vpath, &u32);
+            m->value = u32;
+            break;
+        case SCENARIO_MATCH_PAGING_FLAGS:
+            rc = get_paging_flags(c, v, vpath, &m->value);
+            break;
         case SCENARIO_MATCH_REG:
         case SCENARIO_MATCH_FIELD_COUNT:
             break;
@@ -1480,9 +1631,11 @@ static int parse_response(struct ctx *c, yaml_node_t *n, const char *path,
 {
     static const char *const keys[] = {"flags", "altp2m_idx", "emul_read_data", "emul_read_size",
                                        "set_access", "registers", "echo", "version", "vcpu_id",
-                                       "defer", "no_response", "inject"};
+                                       "defer", "no_response", "inject", "load", "load_bytes",
+                                       "paging_flags"};
     enum { K_FLAGS, K_ALTP2M_IDX, K_EMUL_READ_DATA, K_EMUL_READ_SIZE, K_SET_ACCESS,
-           K_REGISTERS, K_ECHO, K_VERSION, K_VCPU_ID, K_DEFER, K_NO_RESPONSE, K_INJECT };
+           K_REGISTERS, K_ECHO, K_VERSION, K_VCPU_ID, K_DEFER, K_NO_RESPONSE, K_INJECT, K_LOAD,
+           K_LOAD_BYTES, K_PAGING_FLAGS };
     struct fields f;
     char vpath[PATH_MAX_LEN];
     int rc = read_keys(c, n, path, keys, ARRAY_SIZE(keys), &f);
@@ -1538,6 +1691,31 @@ static int parse_response(struct ctx *c, yaml_node_t *n, const char *path,
         return rc;
     if (f.val[K_INJECT] && (rc = parse_inject(c, f.val[K_INJECT], VPATH("inject"), r)))
         return rc;
+    if (f.val[K_LOAD]) {
+        if ((rc = get_bool(c, f.val[K_LOAD], VPATH("load"), &r->load)))
+            return rc;
+        r->load_line = line_of(f.key[K_LOAD]);
+        r->load_column = column_of(f.key[K_LOAD]);
+    }
+    if (f.val[K_LOAD_BYTES]) {
+        const yaml_node_t *v = f.val[K_LOAD_BYTES];
+        if ((rc = get_hex(c, v, VPATH("load_bytes"), &r->load_bytes)))
+            return rc;
+        if (r->load_bytes.len > PAGE_4K)
+            return fail(c, v, "%s is %zu bytes; expected at most 4096 (one page)", vpath,
+                        r->load_bytes.len);
+        if (!r->load)
+            return fail(c, f.key[K_LOAD_BYTES], "%s is given without load: true; expected "
+                        "load: true beside it (load_bytes is what the pager loads)", vpath);
+    }
+    if (f.val[K_PAGING_FLAGS]) {
+        const yaml_node_t *v = f.val[K_PAGING_FLAGS];
+        if ((rc = get_paging_flags(c, v, VPATH("paging_flags"), &r->paging_flags.value)))
+            return rc;
+        r->paging_flags.set = true;
+        r->paging_flags.line = line_of(v);
+        r->paging_flags.column = column_of(v);
+    }
 #undef VPATH
     return 0;
 }
@@ -1546,6 +1724,36 @@ static void default_response(struct scenario_response *r, const yaml_node_t *at)
 {
     *r = (struct scenario_response){.flags = 1u << SCENARIO_FLAG_VCPU_PAUSED, .echo = true,
                                     .line = line_of(at), .column = column_of(at)};
+}
+
+/*
+ * A MEM_PAGING expectation needs the paging ring; the pager's answer (load,
+ * paging_flags) needs an expectation that names reason MEM_PAGING.
+ */
+static int check_paging_event(struct ctx *c, const struct scenario_event *ev, const char *ipath)
+{
+    const struct scenario_match *reason = NULL;
+    for (size_t i = 0; i < ev->nr_match; i++)
+        if (ev->match[i].field == SCENARIO_MATCH_REASON)
+            reason = &ev->match[i];
+    bool paging = reason && reason->value == SCENARIO_REASON_MEM_PAGING;
+    if (paging && !(c->s->paging.given && c->s->paging.ring))
+        return fail_at(c, reason->line, reason->column, "%s.expect.reason is MEM_PAGING but no "
+                       "paging ring is enabled, so no such event can come; expected a paging "
+                       "section (with ring: true) beside the client", ipath);
+    const struct scenario_response *r = &ev->response;
+    if (paging || (!r->load && !r->paging_flags.set))
+        return 0;
+    const char *key = r->load ? "load" : "paging_flags";
+    uint32_t line = r->load ? r->load_line : r->paging_flags.line;
+    uint32_t column = r->load ? r->load_column : r->paging_flags.column;
+    if (reason)
+        return fail_at(c, line, column, "%s.respond.%s answers a MEM_PAGING event, but "
+                       "%s.expect.reason is %s; expected reason: MEM_PAGING", ipath, key, ipath,
+                       reason_names[reason->value]);
+    return fail_at(c, line, column, "%s.respond.%s answers a MEM_PAGING event, but %s.expect "
+                   "does not name a reason; expected reason: MEM_PAGING in %s.expect", ipath, key,
+                   ipath, ipath);
 }
 
 static int parse_client(struct ctx *c, yaml_node_t *n)
@@ -1560,9 +1768,10 @@ static int parse_client(struct ctx *c, yaml_node_t *n)
         return rc;
     cl->line = line_of(n);
     cl->column = column_of(n);
-    if (!c->s->monitor.ring)
-        return fail(c, n, "a client is scripted but monitor.ring is false; expected monitor.ring: "
-                    "true (the client needs the vm_event ring)");
+    if (!c->s->monitor.ring && !(c->s->paging.given && c->s->paging.ring))
+        return fail(c, n, "a client is scripted but monitor.ring is false and no paging ring is "
+                    "enabled; expected monitor.ring: true or a paging section (the client needs a "
+                    "vm_event ring)");
     unsigned order = SCENARIO_ORDER_SEQUENCE;
     if (f.val[0] && (rc = get_name(c, f.val[0], "client.order", "an event order", order_names,
                                    ARRAY_SIZE(order_names), &order)))
@@ -1619,6 +1828,8 @@ static int parse_client(struct ctx *c, yaml_node_t *n)
             if ((rc = parse_response(c, fi.val[K_RESPOND], vpath, &ev->response)))
                 return rc;
         }
+        if ((rc = check_paging_event(c, ev, ipath)))
+            return rc;
         cl->nr_events++;
     }
     return 0;
@@ -1626,11 +1837,51 @@ static int parse_client(struct ctx *c, yaml_node_t *n)
 
 /* ---- final ------------------------------------------------------------------ */
 
+/* final.paging: a list of {gfn, p2mt}: the gfn's p2m type at the end. */
+static int parse_final_paging(struct ctx *c, const yaml_node_t *list, struct scenario_final *fin)
+{
+    static const char *const keys[] = {"gfn", "p2mt"};
+    int rc = want_list(c, list, "final.paging");
+    if (rc)
+        return rc;
+    size_t n = list_len(list);
+    if (n && !(fin->paging = arena_array(c->s->arena, n, sizeof(*fin->paging))))
+        return fail_nomem(c);
+    uint64_t nr_gfns = c->s->guest.memory / PAGE_4K;
+    for (size_t i = 0; i < n; i++) {
+        yaml_node_t *item = node(c, list->data.sequence.items.start[i]);
+        struct scenario_final_paging *fp = &fin->paging[i];
+        char ipath[PATH_MAX_LEN], vpath[PATH_MAX_LEN];
+        struct fields f;
+        itempath(ipath, sizeof(ipath), "final.paging", i);
+        if ((rc = read_keys(c, item, ipath, keys, ARRAY_SIZE(keys), &f)))
+            return rc;
+        for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
+            if (!f.val[k])
+                return missing(c, item, ipath, keys[k], "gfn and p2mt");
+        subpath(vpath, sizeof(vpath), ipath, "gfn");
+        if ((rc = get_num(c, f.val[0], vpath, false, 0, UINT64_MAX, &fp->gfn)))
+            return rc;
+        if (fp->gfn >= nr_gfns)
+            return fail(c, f.val[0], "%s is gfn %s, beyond guest memory (gfns 0x0 to 0x%llx); "
+                        "expected a gfn below 0x%llx", vpath, show(f.val[0]).s,
+                        (unsigned long long)(nr_gfns - 1), (unsigned long long)nr_gfns);
+        subpath(vpath, sizeof(vpath), ipath, "p2mt");
+        if ((rc = get_p2mt(c, f.val[1], vpath, &fp->p2mt)))
+            return rc;
+        fp->line = line_of(item);
+        fp->column = column_of(item);
+        fin->nr_paging++;
+    }
+    return 0;
+}
+
 static int parse_final(struct ctx *c, yaml_node_t *n)
 {
     static const char *const keys[] = {"guest", "registers", "vcpus", "memory", "events",
-                                       "event_counts", "shutdown_reason"};
-    enum { K_GUEST, K_REGISTERS, K_VCPUS, K_MEMORY, K_EVENTS, K_EVENT_COUNTS, K_SHUTDOWN_REASON };
+                                       "event_counts", "shutdown_reason", "paging"};
+    enum { K_GUEST, K_REGISTERS, K_VCPUS, K_MEMORY, K_EVENTS, K_EVENT_COUNTS, K_SHUTDOWN_REASON,
+           K_PAGING };
     struct scenario_final *fin = &c->s->final;
     struct fields f;
     int rc = read_keys(c, n, "final", keys, ARRAY_SIZE(keys), &f);
@@ -1747,6 +1998,8 @@ static int parse_final(struct ctx *c, yaml_node_t *n)
             fin->nr_event_counts++;
         }
     }
+    if (f.val[K_PAGING] && (rc = parse_final_paging(c, f.val[K_PAGING], fin)))
+        return rc;
     return 0;
 }
 
@@ -1755,8 +2008,9 @@ static int parse_final(struct ctx *c, yaml_node_t *n)
 static int parse_top(struct ctx *c, yaml_node_t *root)
 {
     static const char *const keys[] = {"name", "description", "guest", "p2m", "monitor",
-                                       "client", "final", "limits"};
-    enum { K_NAME, K_DESCRIPTION, K_GUEST, K_P2M, K_MONITOR, K_CLIENT, K_FINAL, K_LIMITS };
+                                       "client", "final", "limits", "paging"};
+    enum { K_NAME, K_DESCRIPTION, K_GUEST, K_P2M, K_MONITOR, K_CLIENT, K_FINAL, K_LIMITS,
+           K_PAGING };
     struct scenario *s = c->s;
     struct fields f;
     if (root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)
@@ -1764,7 +2018,7 @@ static int parse_top(struct ctx *c, yaml_node_t *root)
                     "'guest'");
     if (root->type != YAML_MAPPING_NODE)
         return fail(c, root, "the document is %s; expected a mapping of top-level keys (name, "
-                    "guest, p2m, monitor, client, final, limits)", kind(root));
+                    "guest, p2m, monitor, paging, client, final, limits)", kind(root));
     int rc = read_keys(c, root, "", keys, ARRAY_SIZE(keys), &f);
     if (rc)
         return rc;
@@ -1784,6 +2038,8 @@ static int parse_top(struct ctx *c, yaml_node_t *root)
         return rc;
     s->monitor = (struct scenario_monitor){.ring = true, .version = 7};
     if (f.val[K_MONITOR] && (rc = parse_monitor(c, f.val[K_MONITOR])))
+        return rc;
+    if (f.val[K_PAGING] && (rc = parse_paging(c, f.val[K_PAGING])))
         return rc;
     s->instruction_limit = SCENARIO_DEFAULT_INSTRUCTIONS;
     if (f.val[K_LIMITS] && (rc = parse_limits(c, f.val[K_LIMITS])))

@@ -120,6 +120,24 @@ enum scenario_reg {
     SCENARIO_REG_XCR0,
     SCENARIO_REG_COUNT
 };
+/*
+ * p2m types (p2m_type_t of Xen 4.17, as u.mem_paging.p2mt and
+ * u.mem_sharing.p2mt carry them): ram_rw 0, invalid 1, ... ram_paging_out 9,
+ * ram_paged 10, ram_paging_in 11, ram_shared 12 ... ioreq_server 15.
+ */
+#define SCENARIO_P2MT_COUNT 16u
+/* "ram_paged" for 10; NULL for a value >= SCENARIO_P2MT_COUNT. */
+const char *scenario_p2mt_name(unsigned p2mt);
+
+/* u.mem_paging.flags (MEM_PAGING_*): bit numbers. */
+enum scenario_paging_flag {
+    SCENARIO_PAGING_DROP_PAGE = 0,  /* MEM_PAGING_DROP_PAGE (1) */
+    SCENARIO_PAGING_EVICT_FAIL = 1, /* MEM_PAGING_EVICT_FAIL (2) */
+    SCENARIO_PAGING_FLAG_COUNT
+};
+/* "DROP_PAGE" for bit 0; NULL for bit >= SCENARIO_PAGING_FLAG_COUNT. */
+const char *scenario_paging_flag_name(unsigned bit);
+
 /* "rax"; NULL for a value >= SCENARIO_REG_COUNT. */
 const char *scenario_reg_name(unsigned reg);
 /* The register called `name` (exact, lower case), or -1. */
@@ -260,6 +278,27 @@ struct scenario_monitor {
     uint32_t guest_request_line, guest_request_column;
 };
 
+/* paging.nominate[i], paging.evict[i]: one gfn. */
+struct scenario_gfn {
+    uint64_t gfn;          /* below guest.memory / 4K */
+    uint32_t line, column; /* of the value */
+};
+
+/*
+ * The paging ring and the pager's work before the guest runs
+ * (xc_mem_paging_enable, xc_mem_paging_nominate, xc_mem_paging_evict).
+ */
+struct scenario_paging {
+    bool given;           /* a `paging` section was written */
+    bool ring;            /* the paging ring stays enabled while the guest runs (default true) */
+    uint32_t version;     /* 1 or 7; default monitor.version */
+    struct scenario_gfn *nominate; /* in file order, each gfn once */
+    size_t nr_nominate;
+    struct scenario_gfn *evict;    /* each also in nominate, each once */
+    size_t nr_evict;
+    uint32_t line, column;
+};
+
 /*
  * One field of an event matcher.  An event matches when every field of the
  * matcher holds.  What `value` is compared with:
@@ -283,6 +322,8 @@ enum scenario_match_field {
     SCENARIO_MATCH_MSR,        /* u.mov_to_msr.msr == value */
     SCENARIO_MATCH_INSN_LENGTH, /* insn_length (SOFTWARE_BREAKPOINT, DEBUG_EXCEPTION) */
     SCENARIO_MATCH_TYPE,       /* type (SOFTWARE_BREAKPOINT, DEBUG_EXCEPTION) */
+    SCENARIO_MATCH_P2MT,       /* u.mem_paging.p2mt (u.mem_sharing.p2mt for MEM_SHARING) */
+    SCENARIO_MATCH_PAGING_FLAGS, /* u.mem_paging.flags == value (MEM_PAGING_* mask, exact) */
     SCENARIO_MATCH_FIELD_COUNT
 };
 /* The key as written in the file ("gla_valid"; "regs" for SCENARIO_MATCH_REG). */
@@ -322,6 +363,17 @@ struct scenario_response {
         struct scenario_opt cr2;        /* default 0 */
         uint32_t line, column;
     } inject;
+    /*
+     * The pager (MEM_PAGING events only): `load` calls xc_mem_paging_load for
+     * the request's gfn just before the answer goes out, with `load_bytes`
+     * (then zeros to 4K) when given, else the page as the runner saved it at
+     * eviction.  `paging_flags` (set: given) replaces the echoed
+     * u.mem_paging.flags (MEM_PAGING_* mask).
+     */
+    bool load;
+    uint32_t load_line, load_column;
+    struct scenario_bytes load_bytes;   /* at most 4096 bytes; only with load */
+    struct scenario_opt paging_flags;
     uint32_t line, column; /* of `respond` (of the event item when absent) */
 };
 
@@ -368,6 +420,13 @@ struct scenario_final_vcpu {
     uint32_t line, column;
 };
 
+/* final.paging[i]: the gfn's p2m type at the end. */
+struct scenario_final_paging {
+    uint64_t gfn;
+    uint32_t p2mt;         /* SCENARIO_P2MT numbering (Xen's p2m_type_t) */
+    uint32_t line, column; /* of the item */
+};
+
 /* final.event_counts: `count` events of `reason`. */
 struct scenario_event_count {
     enum scenario_reason reason;
@@ -386,6 +445,8 @@ struct scenario_final {
     struct scenario_event_count *event_counts;
     size_t nr_event_counts;
     struct scenario_opt shutdown_reason; /* SHUTDOWN_* value (0 poweroff .. 5 soft_reset, <= 255) */
+    struct scenario_final_paging *paging;
+    size_t nr_paging;
 };
 
 struct scenario_arena;
@@ -397,6 +458,7 @@ struct scenario {
     struct scenario_guest guest;
     struct scenario_p2m p2m;
     struct scenario_monitor monitor;
+    struct scenario_paging paging;
     bool has_client;   /* a `client` section was given */
     struct scenario_client client;
     struct scenario_final final;

@@ -59,8 +59,16 @@ const char *sim_error(const struct sim_domain *d);
 uint64_t sim_ram_size(const struct sim_domain *d);
 /* Host address of [gpa, gpa + len), or NULL unless all of it is guest RAM. */
 void *sim_gpa(struct sim_domain *d, uint64_t gpa, uint64_t len);
+/*
+ * The toolstack's reads and writes (a foreign mapping): page by page through
+ * the gfn-to-frame map.  -EFAULT outside guest RAM; -ENOENT for a paged-out
+ * gfn (the pager gets a FOREIGN MEM_PAGING request); a write to a shared gfn
+ * unshares it first (-ENOMEM when the domain may not have the page).
+ */
 int sim_mem_read(struct sim_domain *d, uint64_t gpa, void *buf, uint64_t len);
 int sim_mem_write(struct sim_domain *d, uint64_t gpa, const void *buf, uint64_t len);
+/* sim_mem_read without side effects (no pager request): for inspecting final state. */
+int sim_mem_peek(struct sim_domain *d, uint64_t gpa, void *buf, uint64_t len);
 
 /* ---- vCPUs ---------------------------------------------------------------- */
 
@@ -140,10 +148,12 @@ int sim_paging_nominate(struct sim_domain *d, uint64_t gfn);
 int sim_paging_evict(struct sim_domain *d, uint64_t gfn);
 int sim_paging_load(struct sim_domain *d, uint64_t gfn, const void *page);
 /*
- * The gfn's p2m_type_t as Xen 4.17 numbers it: 1 ram_rw, 9 paging_out,
- * 10 paged, 11 paging_in, 12 ram_shared.  -EINVAL beyond the p2m.
+ * The gfn's p2m_type_t as Xen 4.17 numbers it on x86: 0 ram_rw (0 so that
+ * p2m entries shared with the AMD IOMMU keep those bits clear; p2m_invalid
+ * is 1), 9 paging_out, 10 paged, 11 paging_in, 12 ram_shared.  -EINVAL
+ * beyond the p2m.
  */
-#define SIM_P2MT_RAM_RW 1
+#define SIM_P2MT_RAM_RW 0
 #define SIM_P2MT_PAGING_OUT 9
 #define SIM_P2MT_PAGED 10
 #define SIM_P2MT_PAGING_IN 11

@@ -894,7 +894,8 @@ Test(rules, response_rules)
 Test(rules, monitor_rules)
 {
     expect_error(BASE "monitor: {ring: false}\nclient: {}\n", 7, 9,
-                 "a client is scripted but monitor.ring is false; expected monitor.ring: true");
+                 "a client is scripted but monitor.ring is false and no paging ring is enabled; "
+                 "expected monitor.ring: true or a paging section");
     expect_error(BASE "monitor: {version: 3}\n", 6, 20, "monitor.version is 3; expected 1 or 7");
     /* Without a client, ring: false is a plain set-up (e.g. access_required crashes). */
     struct scenario *s = parse_ok(BASE "monitor: {ring: false, access_required: true}\n"
@@ -1375,4 +1376,158 @@ Test(hypercalls, final_shutdown)
     expect_error(BASE "final:\n  guest: halted\n  shutdown_reason: 0\n", 8, 20,
                  "final.guest is halted", "final.guest: shutdown");
     expect_error(BASE "final:\n  shutdown_reason: 256\n", 7, 20, "final.shutdown_reason");
+}
+
+/* ---- Paging: the paging section, MEM_PAGING matchers, the pager's answer, final.paging ---- */
+
+/* Every paging key arrives in the model, with positions; version follows monitor.version. */
+Test(paging, keys_in_model)
+{
+    struct scenario *s = parse_ok(BASE
+        "paging:\n"
+        "  version: 1\n"
+        "  nominate: [0x20, 3]\n"
+        "  evict: [3]\n"
+        "client:\n"
+        "  events:\n"
+        "    - expect: {reason: MEM_PAGING, p2mt: ram_paged, paging_flags: [EVICT_FAIL, DROP_PAGE]}\n"
+        "      respond: {load: true, load_bytes: \"01 02\", paging_flags: [DROP_PAGE]}\n"
+        "    - expect: {reason: 3, p2mt: 9, paging_flags: []}\n"
+        "final:\n"
+        "  paging:\n"
+        "    - {gfn: 3, p2mt: ram_paging_in}\n"
+        "    - {gfn: 0x20, p2mt: 0}\n");
+    const struct scenario_paging *p = &s->paging;
+    cr_expect(p->given);
+    cr_expect(p->ring, "ring defaults to true");
+    cr_expect_eq(p->version, 1);
+    cr_assert_eq(p->nr_nominate, 2);
+    cr_expect_eq(p->nominate[0].gfn, 0x20);
+    cr_expect_eq(p->nominate[1].gfn, 3);
+    cr_expect_eq(p->nominate[1].line, 8);
+    cr_expect_eq(p->nominate[1].column, 20);
+    cr_assert_eq(p->nr_evict, 1);
+    cr_expect_eq(p->evict[0].gfn, 3);
+    const struct scenario_event *ev = &s->client.events[0];
+    cr_assert_eq(ev->nr_match, 3);
+    cr_expect_eq(ev->match[1].field, SCENARIO_MATCH_P2MT);
+    cr_expect_eq(ev->match[1].value, 10);
+    cr_expect_eq(ev->match[2].field, SCENARIO_MATCH_PAGING_FLAGS);
+    cr_expect_eq(ev->match[2].value, 3);
+    cr_expect(ev->response.load);
+    cr_expect_eq(ev->response.load_line, 13);
+    cr_expect_eq(ev->response.load_column, 17);
+    cr_assert_eq(ev->response.load_bytes.len, 2);
+    cr_expect_eq(ev->response.load_bytes.data[1], 2);
+    cr_expect(ev->response.paging_flags.set);
+    cr_expect_eq(ev->response.paging_flags.value, 1);
+    cr_expect_eq(s->client.events[1].match[1].value, 9);
+    cr_expect_eq(s->client.events[1].match[2].value, 0);
+    cr_assert_eq(s->final.nr_paging, 2);
+    cr_expect_eq(s->final.paging[0].gfn, 3);
+    cr_expect_eq(s->final.paging[0].p2mt, 11);
+    cr_expect_eq(s->final.paging[0].line, 17);
+    cr_expect_eq(s->final.paging[1].p2mt, 0);
+    cr_expect_str_eq(scenario_match_field_name(SCENARIO_MATCH_PAGING_FLAGS), "paging_flags");
+    cr_expect_str_eq(scenario_p2mt_name(10), "ram_paged");
+    cr_expect_null(scenario_p2mt_name(16));
+    cr_expect_str_eq(scenario_paging_flag_name(1), "EVICT_FAIL");
+    scenario_free(s);
+    /* Defaults: no section, no paging; an empty section is a ring of monitor.version. */
+    s = parse_ok(BASE);
+    cr_expect_not(s->paging.given);
+    cr_expect_eq(s->final.nr_paging, 0);
+    scenario_free(s);
+    s = parse_ok(BASE "monitor: {ring: false, version: 1}\npaging: {}\nclient: {}\n");
+    cr_expect(s->paging.given);
+    cr_expect(s->paging.ring);
+    cr_expect_eq(s->paging.version, 1, "the paging ring's version follows monitor.version");
+    cr_expect(s->has_client, "a paging ring alone is enough for a client");
+    scenario_free(s);
+    s = parse_ok(BASE "paging: {ring: false, nominate: [1], evict: [1]}\n");
+    cr_expect_not(s->paging.ring);
+    cr_expect_eq(s->paging.version, 7);
+    scenario_free(s);
+}
+
+/* Bad paging keys: each error names the key, the value and what was expected. */
+Test(paging, section_errors)
+{
+    expect_error(BASE "paging:\n  evict: [0x20]\n", 7, 11,
+                 "paging.evict[0] is gfn 0x20, which paging.nominate does not list",
+                 "expected only nominated gfns");
+    expect_error(BASE "paging:\n  nominate: [0x1000]\n", 7, 14,
+                 "paging.nominate[0] is gfn 0x1000, beyond guest memory (16M: gfns 0x0 to 0xfff)",
+                 "expected a gfn below 0x1000");
+    expect_error(BASE "paging:\n  nominate: [1, 0x1]\n", 7, 17,
+                 "paging.nominate[1] is gfn 0x1, already listed as paging.nominate[0] (line 7)",
+                 "expected each gfn once");
+    expect_error(BASE "paging:\n  nominate: [1]\n  evict: [1, 1]\n", 8, 14,
+                 "paging.evict[1] is gfn 0x1, already listed");
+    expect_error(BASE "paging:\n  version: 2\n", 7, 12, "paging.version is 2; expected 1 or 7");
+    expect_error(BASE "paging:\n  evicts: [1]\n", 7, 3, "unknown key 'evicts' in paging",
+                 "ring, version, nominate, evict");
+    expect_error(BASE "paging:\n  ring: maybe\n", 7, 9, "'maybe' is not a boolean in paging.ring");
+    expect_error(BASE "paging:\n  nominate: 5\n", 7, 13, "paging.nominate is a single value; expected a list");
+    expect_error(BASE "paging: [1]\n", 6, 9, "paging is a list; expected a mapping");
+}
+
+Test(paging, client_errors)
+{
+    /* A MEM_PAGING expectation needs the paging ring. */
+    expect_error(BASE "client:\n  events:\n    - expect: {reason: MEM_PAGING}\n", 8, 24,
+                 "client.events[0].expect.reason is MEM_PAGING but no paging ring is enabled",
+                 "expected a paging section");
+    expect_error(BASE "paging: {ring: false}\nclient:\n  events:\n    - expect: {reason: 3}\n", 9, 24,
+                 "no paging ring is enabled");
+    /* The pager's answer needs an expectation that names MEM_PAGING. */
+    expect_error(BASE "paging: {}\nclient:\n  events:\n    - expect: {}\n      respond: {load: true}\n",
+                 10, 17, "client.events[0].respond.load answers a MEM_PAGING event, but "
+                 "client.events[0].expect does not name a reason", "expected reason: MEM_PAGING");
+    expect_error(BASE "paging: {}\nclient:\n  events:\n    - expect: {reason: MEM_ACCESS}\n"
+                 "      respond: {paging_flags: [DROP_PAGE]}\n", 10, 31,
+                 "client.events[0].respond.paging_flags answers a MEM_PAGING event, but "
+                 "client.events[0].expect.reason is MEM_ACCESS; expected reason: MEM_PAGING");
+    expect_error(BASE "paging: {}\nclient:\n  events:\n    - expect: {reason: MEM_PAGING}\n"
+                 "      respond: {load_bytes: \"00\"}\n", 10, 17,
+                 "client.events[0].respond.load_bytes is given without load: true",
+                 "expected load: true beside it");
+    expect_error(BASE "paging: {}\nclient:\n  events:\n    - expect: {reason: MEM_PAGING}\n"
+                 "      respond: {load: 1}\n", 10, 23, "'1' is not a boolean in client.events[0].respond.load");
+    expect_error(BASE "paging: {}\nclient:\n  events:\n    - expect: {reason: MEM_PAGING}\n"
+                 "      respond: {no_response: true, load: true}\n", 10, 36,
+                 "'load' in client.events[0].respond has no effect with no_response: true");
+    expect_error(BASE "paging: {}\nclient:\n  events:\n    - expect: {reason: MEM_PAGING}\n"
+                 "      respond: {paging_flags: [DROP_PAGE, DROP_PAGE]}\n", 10, 43,
+                 "flag DROP_PAGE is listed twice in client.events[0].respond.paging_flags");
+    expect_error(BASE "paging: {}\nclient:\n  events:\n    - expect: {reason: MEM_PAGING, paging_flags: [EVICT]}\n",
+                 9, 51, "'EVICT' is not a MEM_PAGING flag in client.events[0].expect.paging_flags[0]",
+                 "expected one of DROP_PAGE, EVICT_FAIL");
+    expect_error(BASE "paging: {}\nclient:\n  events:\n    - expect: {reason: MEM_PAGING, p2mt: paged}\n",
+                 9, 42, "'paged' is not a p2m type in client.events[0].expect.p2mt", "ram_paged",
+                 "or a number 0 to 15");
+    expect_error(BASE "paging: {}\nclient:\n  events:\n    - expect: {reason: MEM_PAGING, p2mt: 16}\n",
+                 9, 42, "client.events[0].expect.p2mt is 16; expected 0 to 15");
+    /* load_bytes is one page at most. */
+    size_t len = 4097;
+    char *text = test_alloc(strlen(BASE) + 200 + 2 * len);
+    int n = snprintf(text, 200 + strlen(BASE), "%s", BASE "paging: {}\nclient:\n  events:\n"
+                     "    - expect: {reason: MEM_PAGING}\n      respond: {load: true, load_bytes: \"");
+    for (size_t i = 0; i < len; i++)
+        n += sprintf(text + n, "%02x", (unsigned)(i & 0xff));
+    sprintf(text + n, "\"}\n");
+    expect_error(text, 10, 41, "client.events[0].respond.load_bytes is 4097 bytes; expected at most 4096");
+    free(text);
+}
+
+Test(paging, final_errors)
+{
+    expect_error(BASE "final:\n  paging:\n    - {gfn: 1}\n", 8, 7,
+                 "missing key 'p2mt' in final.paging[0]; expected gfn and p2mt");
+    expect_error(BASE "final:\n  paging:\n    - {gfn: 0x1000, p2mt: ram_rw}\n", 8, 13,
+                 "final.paging[0].gfn is gfn 0x1000, beyond guest memory", "expected a gfn below 0x1000");
+    expect_error(BASE "final:\n  paging:\n    - {gfn: 1, p2mt: swapped}\n", 8, 22,
+                 "'swapped' is not a p2m type in final.paging[0].p2mt");
+    expect_error(BASE "final:\n  paging:\n    - {gfn: 1, p2mt: ram_rw, type: 1}\n", 8, 30,
+                 "unknown key 'type' in final.paging[0]; expected one of: gfn, p2mt");
 }
