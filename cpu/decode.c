@@ -101,6 +101,12 @@ static unsigned add_acc(struct cpu_macc *acc, unsigned n, unsigned max, uint64_t
     return n;
 }
 
+/* The standard-format XSAVE area for the features XCR0 enables: legacy 512 + header 64 (+ AVX 256). */
+static uint32_t xsave_size(const struct cpu *c)
+{
+    return 512 + 64 + ((c->xcr0 & 4) ? 256 : 0);
+}
+
 static unsigned accesses_of(struct cpu *c, const cs_insn *in, struct cpu_macc *acc, unsigned max)
 {
     unsigned n = add_acc(acc, 0, max, in->address, in->size, CPU_X);
@@ -123,6 +129,33 @@ static unsigned accesses_of(struct cpu *c, const cs_insn *in, struct cpu_macc *a
         if (in->id == X86_INS_SGDT || in->id == X86_INS_SIDT || in->id == X86_INS_SLDT
             || in->id == X86_INS_STR)
             acc_flags = CS_AC_WRITE;
+        /* The FPU/SSE image (Capstone gives these operands no useful size). */
+        switch (in->id) {
+        case X86_INS_FXSAVE:
+        case X86_INS_FXSAVE64:
+            size = 512;
+            acc_flags = CS_AC_WRITE;
+            break;
+        case X86_INS_FXRSTOR:
+        case X86_INS_FXRSTOR64:
+            size = 512;
+            acc_flags = CS_AC_READ;
+            break;
+        case X86_INS_XSAVE:
+        case X86_INS_XSAVE64:
+        case X86_INS_XSAVEOPT:
+        case X86_INS_XSAVEOPT64:
+            size = xsave_size(c);
+            acc_flags = CS_AC_WRITE;
+            break;
+        case X86_INS_XRSTOR:
+        case X86_INS_XRSTOR64:
+            size = xsave_size(c);
+            acc_flags = CS_AC_READ;
+            break;
+        default:
+            break;
+        }
         if (acc_flags & CS_AC_READ)
             n = add_acc(acc, n, max, a, size, CPU_R);
         if (acc_flags & CS_AC_WRITE)

@@ -74,3 +74,40 @@ Test(emul, capacity, .fini = fini)
     struct cpu_exit ex;
     cr_assert_eq(cpu_emulate(H.c, CPU_EMUL_READ_DATA, big, sizeof(big), &ex), -EINVAL);
 }
+
+/* Proves: the emulated read of FXRSTOR is the whole 512-byte image: with read data, the FPU/SSE
+ * state comes from the given bytes (FCW, MXCSR, XMM0) and beyond them from zeros (as Xen's
+ * set_context_data fills), not from guest memory; the FXSAVE that follows shows it. */
+Test(emul, fxrstor_read_data_whole_image, .fini = fini)
+{
+    SETUP(&H, CPU_MODE_LONG, "access64", 0);
+    /* fxrstor [rbx]; fxsave [rsi]; hlt at gla 0x20000000 (gfn 0xf00). */
+    cr_assert_eq(guest_map(&H.g, 0x20000000, 0xf00000, 4096, 4096, 0), 0, "setup: map");
+    static const uint8_t code[] = {0x0f, 0xae, 0x0b, 0x0f, 0xae, 0x06, 0xf4};
+    memcpy(H.g.ram + 0xf00000, code, sizeof(code));
+    uint64_t src = GUEST_DATA_GLA + 0x8000, dst = GUEST_DATA_GLA + 0x9000;
+    memset(H.g.ram + DATA_GPA(src), 0xff, 4096); /* garbage the read must not see */
+    harness_restrict(&H, DATA_GPA(src) >> 12, 0);
+    uint8_t data[252] = {0};
+    data[0] = 0x7f; data[1] = 0x03;                       /* FCW 0x037f */
+    data[0x18] = 0x80; data[0x19] = 0x1f;                 /* MXCSR 0x1f80 */
+    for (unsigned i = 0; i < 16; i++)
+        data[0xa0 + i] = (uint8_t)(0xa0 + i);             /* XMM0 */
+    for (unsigned i = 0; i < 12; i++)
+        data[0xf0 + i] = (uint8_t)(0x50 + i);             /* XMM5, first 12 bytes */
+    cpu_set_rip(H.c, 0x20000000);
+    cpu_set_gpr(H.c, 3, src);
+    cpu_set_gpr(H.c, 6, dst);
+    struct cpu_exit ex;
+    cr_assert_eq(cpu_emulate(H.c, CPU_EMUL_READ_DATA, data, sizeof(data), &ex), 0, "%s", cpu_error(H.c));
+    REASON(&ex, CPU_EXIT_STEP);
+    RUN(&H, 10, &ex);
+    REASON(&ex, CPU_EXIT_HLT);
+    const uint8_t *saved = H.g.ram + DATA_GPA(dst);
+    cr_expect_eq(saved[0] | saved[1] << 8, 0x037f, "FCW");
+    cr_expect_eq(saved[0x18] | saved[0x19] << 8, 0x1f80, "MXCSR");
+    cr_expect(memcmp(saved + 0xa0, data + 0xa0, 16) == 0, "XMM0 from the given bytes");
+    cr_expect(memcmp(saved + 0xf0, data + 0xf0, 12) == 0, "XMM5's given bytes");
+    static const uint8_t zero[4] = {0};
+    cr_expect(memcmp(saved + 0xfc, zero, 4) == 0, "past the given bytes: zeros, not guest memory");
+}
