@@ -196,13 +196,32 @@ static void pager_load(struct run *r, const struct run_answer *a)
                     sim_error(r->d));
 }
 
-/* Sends one answer (put, not yet pushed), after the pager's load it asks for. */
+/*
+ * respond.max_pages / add_pages: the sharing helper's xc_domain_setmaxmem,
+ * just before its answer goes out, so the retried unshare finds a page.
+ */
+static void raise_max_pages(struct run *r, const struct run_answer *a)
+{
+    const struct scenario_response *sr = a->sr;
+    uint64_t before = sim_max_pages(r->d);
+    uint64_t pages = sr->max_pages.set ? sr->max_pages.value
+                     : before > UINT64_MAX - sr->add_pages.value ? UINT64_MAX
+                                                                  : before + sr->add_pages.value;
+    sim_set_max_pages(r->d, pages);
+    run_log_add(r, RUN_LOG_CLIENT, a->seq, a->rsp.vcpu_id, NULL,
+                "xc_domain_setmaxmem: max_pages %" PRIu64 " -> %" PRIu64 " (tot_pages %" PRIu64 ")",
+                before, pages, sim_tot_pages(r->d));
+}
+
+/* Sends one answer (put, not yet pushed), after the pager's load or the max_pages it asks for. */
 static void send_answer(struct run *r, const struct run_answer *a)
 {
     unsigned char slot[400];
     struct run_ring *rr = &r->rings[a->ring];
     if (a->sr && a->sr->load)
         pager_load(r, a);
+    if (a->sr && (a->sr->max_pages.set || a->sr->add_pages.set))
+        raise_max_pages(r, a);
     if (vme_encode(rr->version, &a->rsp, slot) < 0 || ring_back_put_response(rr->back, slot) < 0) {
         r->error = true;
         run_log_add(r, RUN_LOG_FAIL, a->seq, a->rsp.vcpu_id, NULL,
@@ -419,8 +438,8 @@ static bool ring_step(struct run *r, unsigned idx)
 bool run_client_step(struct run *r, bool domain_blocked)
 {
     bool acted = false;
-    /* The paging ring first, as the hypervisor polls it first. */
-    static const unsigned order[RUN_RINGS] = {RUN_RING_PAGING, RUN_RING_MONITOR};
+    /* The paging ring first, then the sharing ring, as the hypervisor polls them. */
+    static const unsigned order[RUN_RINGS] = {RUN_RING_PAGING, RUN_RING_SHARING, RUN_RING_MONITOR};
     for (unsigned i = 0; i < RUN_RINGS; i++)
         if (r->rings[order[i]].back)
             acted |= ring_step(r, order[i]);

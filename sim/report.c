@@ -135,6 +135,15 @@ void run_describe(char *buf, size_t len, const struct vme_msg *m, bool response)
         append(buf, len, &off, " paging flags %s", flags);
         break;
     }
+    case VME_REASON_MEM_SHARING: {
+        const char *t = scenario_p2mt_name(m->u.sharing.p2mt);
+        append(buf, len, &off, " gfn %#" PRIx64, m->u.sharing.gfn);
+        if (t)
+            append(buf, len, &off, " p2mt %s", t);
+        else
+            append(buf, len, &off, " p2mt %" PRIu32, m->u.sharing.p2mt);
+        break;
+    }
     default:
         break;
     }
@@ -330,6 +339,9 @@ static void json_msg(FILE *f, const struct vme_msg *m)
     if (m->reason == VME_REASON_MEM_PAGING)
         fprintf(f, ",\"mem_paging\":{\"gfn\":%" PRIu64 ",\"p2mt\":%" PRIu32 ",\"flags\":%" PRIu32 "}",
                 m->u.paging.gfn, m->u.paging.p2mt, m->u.paging.flags);
+    if (m->reason == VME_REASON_MEM_SHARING)
+        fprintf(f, ",\"mem_sharing\":{\"gfn\":%" PRIu64 ",\"p2mt\":%" PRIu32 "}",
+                m->u.sharing.gfn, m->u.sharing.p2mt);
     fprintf(f, ",\"regs\":{\"rip\":%" PRIu64 ",\"rsp\":%" PRIu64 ",\"rax\":%" PRIu64 ",\"rbx\":%" PRIu64
                ",\"rcx\":%" PRIu64 ",\"rdx\":%" PRIu64 ",\"rflags\":%" PRIu64 ",\"cr0\":%" PRIu64
                ",\"cr3\":%" PRIu64 ",\"cr4\":%" PRIu64 "}}",
@@ -352,8 +364,14 @@ int run_write_json(const char *path, struct run *const *runs, size_t n)
         fprintf(f, ",\"verdict\":\"%s\",\"end\":\"%s\",\"end_detail\":",
                 r->error ? "error" : r->failed ? "fail" : "pass", run_end_name(r->end));
         json_str(f, r->end_why);
-        fprintf(f, ",\"events\":%" PRIu64 ",\"instructions\":%" PRIu64 ",\"checks\":%" PRIu64 ",\"log\":[",
+        fprintf(f, ",\"events\":%" PRIu64 ",\"instructions\":%" PRIu64 ",\"checks\":%" PRIu64,
                 r->events, r->insns, r->checks);
+        if (r->s->introspector.given) {
+            fprintf(f, ",\"introspector\":{\"end\":\"%s\",\"end_detail\":", run_end_name(r->in_end));
+            json_str(f, r->in_end_why);
+            fprintf(f, ",\"instructions\":%" PRIu64 "}", r->in_insns);
+        }
+        fprintf(f, ",\"log\":[");
         for (size_t k = 0; k < r->nr_log; k++) {
             const struct run_log *e = &r->log[k];
             fprintf(f, "%s{\"kind\":\"%s\",\"event\":%" PRIu64 ",\"vcpu\":%u,\"text\":", k ? "," : "",

@@ -78,6 +78,17 @@ static void on_note(void *opaque, const struct sim_note *note)
     run_log_add(r, RUN_LOG_XEN, 0, note->vcpu, NULL, "%s", note->text);
 }
 
+/* The introspector's notes: hypercalls, console lines and actions, marked as its own. */
+static void on_in_note(void *opaque, const struct sim_note *note)
+{
+    struct run *r = opaque;
+    enum run_log_kind kind = note->kind == SIM_NOTE_HYPERCALL ? RUN_LOG_HYPERCALL
+                             : note->kind == SIM_NOTE_CONSOLE ? RUN_LOG_CONSOLE : RUN_LOG_XEN;
+    if (note->kind == SIM_NOTE_REQUEST || note->kind == SIM_NOTE_RESPONSE)
+        return; /* it has no ring */
+    run_log_add(r, kind, 0, note->vcpu, NULL, "introspector: %s", note->text);
+}
+
 /* A set-up failure: the file cannot be run as written (exit 2). */
 static int setup_error(struct run *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int setup_error(struct run *r, const char *fmt, ...)
@@ -93,9 +104,10 @@ static int setup_error(struct run *r, const char *fmt, ...)
     return -EINVAL;
 }
 
-static int load_code(struct run *r)
+/* Assembles (or takes) guest `g`'s code and writes it at its entry gpa in domain `d`. */
+static int load_code(struct run *r, const struct scenario_guest *g, struct sim_domain *d,
+                     size_t *code_size)
 {
-    const struct scenario_guest *g = &r->s->guest;
     uint8_t *code = NULL;
     size_t len = 0;
     if (g->code) {
@@ -109,21 +121,27 @@ static int load_code(struct run *r)
     }
     const uint8_t *bytes = code ? code : g->code_bytes.data;
     size_t n = code ? len : g->code_bytes.len;
-    int rc = n ? sim_mem_write(r->d, g->entry_gpa, bytes, n) : 0;
+    int rc = n ? sim_mem_write(d, g->entry_gpa, bytes, n) : 0;
     free(code);
     if (rc < 0)
         return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": the code (%zu bytes at gpa %#" PRIx64
                            ") does not fit in guest memory (%#" PRIx64 " bytes)", r->s->file,
                            g->code_line, g->code_column, n, g->entry_gpa, g->memory);
-    r->code_size = n;
+    *code_size = n;
     return 0;
 }
 
-static int build_guest(struct run *r)
+/*
+ * Guest `g`'s page tables, GDT (and IDT) in domain `d`, and its vCPUs' boot
+ * registers; `extra` (length 0: none) is one more range the tables must not
+ * use (the introspector's token).
+ */
+static int build_guest(struct run *r, const struct scenario_guest *g, struct sim_domain *d,
+                       struct guest_build *b, size_t code_size, struct guest_build_range extra)
 {
     const struct scenario *s = r->s;
-    const struct scenario_guest *g = &s->guest;
-    size_t nr_avoid = g->nr_mappings + g->nr_data + 1;
+    const char *what = g == &s->guest ? "the guest" : "the introspector";
+    size_t nr_avoid = g->nr_mappings + g->nr_data + 2;
     struct guest_build_range *avoid = calloc(nr_avoid, sizeof(*avoid));
     if (!avoid)
         return setup_error(r, "out of memory");
@@ -132,17 +150,18 @@ static int build_guest(struct run *r)
         avoid[k++] = (struct guest_build_range){g->mappings[i].gpa, g->mappings[i].size};
     for (size_t i = 0; i < g->nr_data; i++)
         avoid[k++] = (struct guest_build_range){g->data[i].gpa, g->data[i].bytes.len};
-    avoid[k++] = (struct guest_build_range){g->entry_gpa, r->code_size};
-    uint8_t *ram = sim_gpa(r->d, 0, g->memory);
-    struct guest_build *b = &r->build;
-    int rc = guest_build_init(b, ram, g->memory, r->d->mode, 0, g->memory, avoid, k);
+    avoid[k++] = (struct guest_build_range){g->entry_gpa, code_size};
+    if (extra.size)
+        avoid[k++] = extra;
+    uint8_t *ram = sim_gpa(d, 0, g->memory);
+    int rc = guest_build_init(b, ram, g->memory, d->mode, 0, g->memory, avoid, k);
     if (rc < 0) {
         free(avoid);
-        return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": cannot build the guest: %s", s->file,
-                           g->line, g->column, b->error);
+        return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": cannot build %s: %s", s->file,
+                           g->line, g->column, what, b->error);
     }
     /* The GDT: in a table frame, mapped at the last page of the address space unless taken. */
-    uint64_t gdt_gla = r->d->mode == CPU_MODE_LONG ? 0xfffffffffffff000ull : 0xfffff000ull;
+    uint64_t gdt_gla = d->mode == CPU_MODE_LONG ? 0xfffffffffffff000ull : 0xfffff000ull;
     bool gdt_taken = false;
     for (size_t i = 0; rc == 0 && i < g->nr_mappings; i++) {
         const struct scenario_mapping *m = &g->mappings[i];
@@ -160,8 +179,9 @@ static int build_guest(struct run *r)
     uint64_t gdt_gpa = guest_build_alloc(b);
     if (!gdt_gpa || (!gdt_taken && guest_build_map(b, gdt_gla, gdt_gpa, CPU_PAGE_SIZE, CPU_PAGE_SIZE, 0) < 0)) {
         free(avoid);
-        return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": no room for the GDT and its page tables: "
-                           "leave some guest RAM outside the mappings and data", s->file, g->line, g->column);
+        return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": no room for the GDT and its page tables of %s: "
+                           "leave some of its RAM outside the mappings and data", s->file, g->line,
+                           g->column, what);
     }
     uint16_t gdt_limit = guest_build_gdt_user(b, gdt_gpa);
     /*
@@ -173,11 +193,12 @@ static int build_guest(struct run *r)
     if (g->idt_handler.set) {
         if (gdt_taken) {
             free(avoid);
-            return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": guest.idt_handler needs the last page "
+            return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": %s.idt_handler needs the last page "
                                "of the address space for the GDT and IDT, but a mapping covers it",
-                               s->file, g->idt_handler.line, g->idt_handler.column);
+                               s->file, g->idt_handler.line, g->idt_handler.column,
+                               g == &s->guest ? "guest" : "introspector");
         }
-        bool lm = r->d->mode == CPU_MODE_LONG;
+        bool lm = d->mode == CPU_MODE_LONG;
         unsigned gsz = lm ? 16 : 8;
         uint64_t h = g->idt_handler.value;
         for (unsigned vec = 0; vec < 32; vec++) {
@@ -189,7 +210,7 @@ static int build_guest(struct run *r)
             if (lm)
                 for (unsigned k = 0; k < 4; k++)
                     gate[8 + k] = (uint8_t)(h >> (32 + 8 * k));
-            sim_mem_write(r->d, gdt_gpa + 0x800 + vec * gsz, gate, gsz);
+            sim_mem_write(d, gdt_gpa + 0x800 + vec * gsz, gate, gsz);
         }
         idt_gla = gdt_gla + 0x800;
         idt_limit = (uint16_t)(32 * gsz - 1);
@@ -200,7 +221,7 @@ static int build_guest(struct run *r)
     /* Boot registers, then guest.registers over them, for every vCPU. */
     for (unsigned v = 0; v < g->vcpus; v++) {
         struct cpu_regs regs;
-        sim_vcpu_get_regs(r->d, v, &regs);
+        sim_vcpu_get_regs(d, v, &regs);
         guest_build_boot_regs(b, &regs, g->entry, gdt_gla, gdt_limit);
         if (g->idt_handler.set) {
             regs.idtr_base = idt_gla;
@@ -211,9 +232,9 @@ static int build_guest(struct run *r)
             if (field)
                 *field = g->registers.v[i].value;
         }
-        if (sim_vcpu_set_regs(r->d, v, &regs) < 0)
-            return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": cannot set the registers: %s", s->file,
-                               g->line, g->column, sim_error(r->d));
+        if (sim_vcpu_set_regs(d, v, &regs) < 0)
+            return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": cannot set the registers of %s: %s",
+                               s->file, g->line, g->column, what, sim_error(d));
     }
     return 0;
 }
@@ -227,7 +248,8 @@ static int attach(struct run *r, unsigned idx, struct ring_fds *fds, unsigned ve
     if ((rc = ring_back_attach(&rr->back, fds, vme_slot_size(version), 0)) < 0
         || (rc = evtchn_open(&rr->evtchn, fds, RING_ABI_PORT_CLIENT)) < 0)
         return setup_error(r, "cannot attach the scripted client to the %s ring: %s",
-                           idx == RUN_RING_PAGING ? "paging" : "monitor", strerror(-rc));
+                           idx == RUN_RING_PAGING ? "paging" : idx == RUN_RING_SHARING ? "sharing" : "monitor",
+                           strerror(-rc));
     return 0;
 }
 
@@ -275,6 +297,96 @@ static int setup_paging(struct run *r)
     return attach(r, RUN_RING_PAGING, &fds, p->version);
 }
 
+/*
+ * The sharing section: xc_memshr_control(1), the sharing ring, then for each
+ * share xc_memshr_nominate_gfn of source and client and xc_memshr_share_gfns,
+ * then xc_domain_setmaxmem.
+ */
+static int setup_sharing(struct run *r)
+{
+    const struct scenario *s = r->s;
+    const struct scenario_sharing *sh = &s->sharing;
+    struct ring_fds fds;
+    if (sim_sharing_control(r->d, true) < 0)
+        return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": xc_memshr_control failed: %s", s->file,
+                           sh->line, sh->column, sim_error(r->d));
+    run_log_add(r, RUN_LOG_CLIENT, 0, 0, NULL, "xc_memshr_control: sharing on");
+    if (sh->ring) {
+        if (sim_sharing_ring_enable(r->d, sh->version, &fds) < 0)
+            return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": cannot enable the sharing ring: %s",
+                               s->file, sh->line, sh->column, sim_error(r->d));
+        int rc = attach(r, RUN_RING_SHARING, &fds, sh->version);
+        if (rc < 0)
+            return rc;
+    }
+    for (size_t i = 0; i < sh->nr_share; i++) {
+        const struct scenario_share *p = &sh->share[i];
+        uint64_t hs = 0, hc = 0;
+        if (sim_sharing_nominate(r->d, p->source, &hs) < 0 || sim_sharing_nominate(r->d, p->client, &hc) < 0)
+            return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": xc_memshr_nominate_gfn failed: %s",
+                               s->file, p->line, p->column, sim_error(r->d));
+        run_log_add(r, RUN_LOG_CLIENT, 0, 0, NULL, "xc_memshr_nominate_gfn: gfn %#" PRIx64
+                    " -> ram_shared, handle %" PRIu64 "; gfn %#" PRIx64 " -> ram_shared, handle %" PRIu64,
+                    p->source, hs, p->client, hc);
+        int rc = sim_sharing_share(r->d, p->source, hs, p->client, hc);
+        if (rc != 0)
+            return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": xc_memshr_share_gfns returned %d: %s",
+                               s->file, p->line, p->column, rc, sim_error(r->d));
+        run_log_add(r, RUN_LOG_CLIENT, 0, 0, NULL, "xc_memshr_share_gfns: gfn %#" PRIx64
+                    " now shares the page of gfn %#" PRIx64 " (its own page is freed)", p->client, p->source);
+    }
+    if (sh->max_pages.set) {
+        uint64_t pages = sh->max_pages_tot ? sim_tot_pages(r->d) : sh->max_pages.value;
+        sim_set_max_pages(r->d, pages);
+        run_log_add(r, RUN_LOG_CLIENT, 0, 0, NULL, "xc_domain_setmaxmem: max_pages %" PRIu64
+                    " (tot_pages %" PRIu64 ")%s", pages, sim_tot_pages(r->d),
+                    pages <= sim_tot_pages(r->d) ? ": the next unshare needs a page the domain may not have" : "");
+    }
+    return 0;
+}
+
+/* The introspector: its own domain (KVM hypercalls), guest, and the map token at token_gpa. */
+static int setup_introspector(struct run *r)
+{
+    const struct scenario *s = r->s;
+    const struct scenario_introspector *in = &s->introspector;
+    const struct scenario_guest *g = &in->guest;
+    struct sim_config cfg = {
+        .mode = g->mode == SCENARIO_MODE_LONG ? CPU_MODE_LONG : CPU_MODE_PAE32,
+        .ram_size = g->memory, .nr_vcpus = g->vcpus, .hypercalls = SIM_HYPERCALL_KVM,
+    };
+    int rc = sim_domain_create(&r->in, &cfg);
+    if (rc < 0)
+        return setup_error(r, "cannot create the introspector's domain: %s", strerror(-rc));
+    sim_set_observer(r->in, on_in_note, r);
+    sim_set_hypercall_trace(r->in, r->trace_hypercalls);
+    if ((rc = load_code(r, g, r->in, &r->in_code_size)) < 0)
+        return rc;
+    for (size_t i = 0; i < g->nr_data; i++)
+        if (sim_mem_write(r->in, g->data[i].gpa, g->data[i].bytes.data, g->data[i].bytes.len) < 0)
+            return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": %s", s->file, g->data[i].line,
+                               g->data[i].column, sim_error(r->in));
+    struct guest_build_range token = {in->token_gpa.value, in->token_gpa.set ? sizeof(struct sim_map_token) : 0};
+    if ((rc = build_guest(r, g, r->in, &r->in_build, r->in_code_size, token)) < 0)
+        return rc;
+    struct sim_map_token tk;
+    if (sim_kvmi_get_map_token(r->d, r->in, &tk) < 0)
+        return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": KVMI_GET_MAP_TOKEN failed: %s", s->file,
+                           in->line, in->column, sim_error(r->d));
+    if (!in->token_gpa.set) {
+        run_log_add(r, RUN_LOG_CLIENT, 0, 0, NULL,
+                    "KVMI_GET_MAP_TOKEN: a token for the introspector (not written: no token_gpa)");
+        return 0;
+    }
+    if (sim_mem_write(r->in, in->token_gpa.value, &tk, sizeof(tk)) < 0)
+        return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": cannot write the map token: %s", s->file,
+                           in->token_gpa.line, in->token_gpa.column, sim_error(r->in));
+    run_log_add(r, RUN_LOG_CLIENT, 0, 0, NULL, "KVMI_GET_MAP_TOKEN: token %016" PRIx64 " %016" PRIx64
+                " %016" PRIx64 " %016" PRIx64 " written at introspector gpa %#" PRIx64, tk.token[0],
+                tk.token[1], tk.token[2], tk.token[3], in->token_gpa.value);
+    return 0;
+}
+
 static int setup(struct run *r)
 {
     const struct scenario *s = r->s;
@@ -291,13 +403,13 @@ static int setup(struct run *r)
         return setup_error(r, "cannot create the domain: %s", strerror(-rc));
     sim_set_observer(r->d, on_note, r);
     sim_set_hypercall_trace(r->d, r->trace_hypercalls);
-    if ((rc = load_code(r)) < 0)
+    if ((rc = load_code(r, g, r->d, &r->code_size)) < 0)
         return rc;
     for (size_t i = 0; i < g->nr_data; i++)
         if (sim_mem_write(r->d, g->data[i].gpa, g->data[i].bytes.data, g->data[i].bytes.len) < 0)
             return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": %s", s->file, g->data[i].line,
                                g->data[i].column, sim_error(r->d));
-    if ((rc = build_guest(r)) < 0)
+    if ((rc = build_guest(r, g, r->d, &r->build, r->code_size, (struct guest_build_range){0, 0})) < 0)
         return rc;
     /* p2m.default_access applies to every gfn, as xen-access sets it (default, then the range). */
     uint64_t nr_gfns = g->memory / CPU_PAGE_SIZE;
@@ -373,45 +485,103 @@ static void blocked_why(struct run *r)
     }
 }
 
-static void run_loop(struct run *r)
+/*
+ * One sim_run of the main domain, of at most `budget` instructions (within
+ * limits.instructions), and the client's turn after it.  True when the run
+ * of the main domain is over (r->end says how).
+ */
+static bool main_step(struct run *r, uint64_t budget)
 {
     uint64_t limit = r->s->instruction_limit;
-    while (!r->failed && !r->error) {
-        if (r->insns >= limit) {
-            r->end = RUN_END_LIMIT;
-            break;
+    if (r->insns >= limit) {
+        r->end = RUN_END_LIMIT;
+        return true;
+    }
+    if (budget > limit - r->insns)
+        budget = limit - r->insns;
+    struct sim_stop stop;
+    sim_run(r->d, budget, &stop);
+    r->insns += stop.insns;
+    bool blocked = stop.reason == SIM_STOP_BLOCKED;
+    if (stop.reason == SIM_STOP_EVENT || blocked) {
+        bool acted = run_client_step(r, blocked);
+        if (r->events > RUN_MAX_EVENTS) {
+            setup_error(r, "more than %d events: the scenario does not converge", RUN_MAX_EVENTS);
+            return true;
         }
-        struct sim_stop stop;
-        sim_run(r->d, limit - r->insns, &stop);
-        r->insns += stop.insns;
-        bool blocked = stop.reason == SIM_STOP_BLOCKED;
-        if (stop.reason == SIM_STOP_EVENT || blocked) {
-            bool acted = run_client_step(r, blocked);
-            if (r->events > RUN_MAX_EVENTS) {
-                setup_error(r, "more than %d events: the scenario does not converge", RUN_MAX_EVENTS);
-                break;
-            }
-            if (!blocked || acted)
-                continue;
-            r->end = RUN_END_BLOCKED;
-            blocked_why(r);
-            break;
-        }
-        snprintf(r->end_why, sizeof(r->end_why), "%s", stop.why);
-        switch (stop.reason) {
-        case SIM_STOP_LIMIT: r->end = RUN_END_LIMIT; break;
-        case SIM_STOP_HALTED: r->end = RUN_END_HALTED; break;
-        case SIM_STOP_CRASHED: r->end = RUN_END_CRASHED; break;
-        case SIM_STOP_FAULT: r->end = RUN_END_FAULT; break;
-        case SIM_STOP_SHUTDOWN: r->end = RUN_END_SHUTDOWN; break;
-        default:
-            r->end = RUN_END_ERROR;
-            r->error = true;
-            break;
-        }
-        /* Requests posted just before the end still reach the client. */
-        run_client_step(r, false);
+        if (!blocked || acted)
+            return false;
+        r->end = RUN_END_BLOCKED;
+        blocked_why(r);
+        return true;
+    }
+    if (stop.reason == SIM_STOP_LIMIT && r->insns < limit)
+        return false; /* its slice is used: the introspector's turn */
+    snprintf(r->end_why, sizeof(r->end_why), "%s", stop.why);
+    switch (stop.reason) {
+    case SIM_STOP_LIMIT: r->end = RUN_END_LIMIT; break;
+    case SIM_STOP_HALTED: r->end = RUN_END_HALTED; break;
+    case SIM_STOP_CRASHED: r->end = RUN_END_CRASHED; break;
+    case SIM_STOP_FAULT: r->end = RUN_END_FAULT; break;
+    case SIM_STOP_SHUTDOWN: r->end = RUN_END_SHUTDOWN; break;
+    default:
+        r->end = RUN_END_ERROR;
+        r->error = true;
         break;
+    }
+    /* Requests posted just before the end still reach the client. */
+    run_client_step(r, false);
+    return true;
+}
+
+/* One sim_run of the introspector (it has no ring and no client); true when its run is over. */
+static bool in_step(struct run *r, uint64_t budget)
+{
+    uint64_t limit = r->s->instruction_limit;
+    if (r->in_insns >= limit) {
+        r->in_end = RUN_END_LIMIT;
+        return true;
+    }
+    if (budget > limit - r->in_insns)
+        budget = limit - r->in_insns;
+    struct sim_stop stop;
+    sim_run(r->in, budget, &stop);
+    r->in_insns += stop.insns;
+    switch (stop.reason) {
+    case SIM_STOP_LIMIT:
+        if (r->in_insns < limit)
+            return false;
+        r->in_end = RUN_END_LIMIT;
+        break;
+    case SIM_STOP_EVENT: return false; /* cannot happen without a ring; run on */
+    case SIM_STOP_BLOCKED: r->in_end = RUN_END_BLOCKED; break;
+    case SIM_STOP_HALTED: r->in_end = RUN_END_HALTED; break;
+    case SIM_STOP_CRASHED: r->in_end = RUN_END_CRASHED; break;
+    case SIM_STOP_FAULT: r->in_end = RUN_END_FAULT; break;
+    case SIM_STOP_SHUTDOWN: r->in_end = RUN_END_SHUTDOWN; break;
+    default:
+        r->in_end = RUN_END_ERROR;
+        setup_error(r, "the introspector's domain stopped with an error: %s", stop.why);
+        break;
+    }
+    snprintf(r->in_end_why, sizeof(r->in_end_why), "%s", stop.why);
+    return true;
+}
+
+/*
+ * Without an introspector the main domain runs on its whole budget; with one,
+ * the two take turns of RUN_SLICE instructions each, main first, until both
+ * are over (deterministic: the same turns in every run).
+ */
+#define RUN_SLICE 10000
+static void run_loop(struct run *r)
+{
+    bool main_done = false, in_done = !r->in;
+    while (!r->failed && !r->error && !(main_done && in_done)) {
+        if (!main_done)
+            main_done = main_step(r, r->in ? RUN_SLICE : UINT64_MAX);
+        if (!in_done && !r->failed && !r->error)
+            in_done = in_step(r, RUN_SLICE);
     }
 }
 
@@ -439,65 +609,86 @@ static void check(struct run *r, bool ok, uint32_t line, uint32_t column, const 
     }
 }
 
-static void final_checks(struct run *r)
+/*
+ * The assertions of `f` about one domain: the main one (`who` "") or the
+ * introspector (`who` "introspector: ").
+ */
+static void check_domain(struct run *r, const struct scenario_final *f, struct sim_domain *d,
+                         enum run_end end, const char *end_why, const char *who)
 {
-    const struct scenario_final *f = &r->s->final;
     if (f->guest != SCENARIO_END_ANY) {
         enum run_end want = end_of[f->guest];
-        check(r, r->end == want, f->guest_line, f->guest_column, "the guest ended %s%s%s (expected %s)",
-              run_end_name(r->end), r->end_why[0] ? ": " : "", r->end_why, run_end_name(want));
+        check(r, end == want, f->guest_line, f->guest_column, "%sthe guest ended %s%s%s (expected %s)",
+              who, run_end_name(end), end_why[0] ? ": " : "", end_why, run_end_name(want));
     }
     if (f->shutdown_reason.set) {
-        int got = sim_domain_shutdown_reason(r->d);
+        int got = sim_domain_shutdown_reason(d);
         if (got < 0)
             check(r, false, f->shutdown_reason.line, f->shutdown_reason.column,
-                  "the domain did not shut down (expected shutdown reason %" PRIu64 ")",
+                  "%sthe domain did not shut down (expected shutdown reason %" PRIu64 ")", who,
                   f->shutdown_reason.value);
         else
             check(r, (uint64_t)got == f->shutdown_reason.value, f->shutdown_reason.line,
-                  f->shutdown_reason.column, "shutdown reason %d (expected %" PRIu64 ")", got,
+                  f->shutdown_reason.column, "%sshutdown reason %d (expected %" PRIu64 ")", who, got,
                   f->shutdown_reason.value);
     }
     for (size_t i = 0; i < f->nr_vcpus; i++) {
         struct cpu_regs regs;
-        sim_vcpu_get_regs(r->d, f->vcpus[i].vcpu, &regs);
+        sim_vcpu_get_regs(d, f->vcpus[i].vcpu, &regs);
         for (size_t k = 0; k < f->vcpus[i].registers.n; k++) {
             const struct scenario_reg_value *rv = &f->vcpus[i].registers.v[k];
             uint64_t *field = cpu_reg_field(&regs, rv->reg);
             uint64_t got = field ? *field : 0;
-            check(r, got == rv->value, rv->line, rv->column, "vCPU %" PRIu32 " %s is %#" PRIx64 " (expected %#" PRIx64 ")",
-                  f->vcpus[i].vcpu, scenario_reg_name(rv->reg), got, rv->value);
+            check(r, got == rv->value, rv->line, rv->column, "%svCPU %" PRIu32 " %s is %#" PRIx64
+                  " (expected %#" PRIx64 ")", who, f->vcpus[i].vcpu, scenario_reg_name(rv->reg), got,
+                  rv->value);
         }
     }
     for (size_t i = 0; i < f->nr_memory; i++) {
         const struct scenario_data *m = &f->memory[i];
         uint8_t *buf = malloc(m->bytes.len ? m->bytes.len : 1);
-        const uint8_t *p = buf && sim_mem_peek(r->d, m->gpa, buf, m->bytes.len) == 0 ? buf : NULL;
+        const uint8_t *p = buf && sim_mem_peek(d, m->gpa, buf, m->bytes.len) == 0 ? buf : NULL;
         size_t diff = 0;
         while (p && diff < m->bytes.len && p[diff] == m->bytes.data[diff])
             diff++;
         if (p && diff == m->bytes.len)
-            check(r, true, m->line, m->column, "memory at gpa %#" PRIx64 " holds the %zu expected byte(s)",
-                  m->gpa, m->bytes.len);
+            check(r, true, m->line, m->column, "%smemory at gpa %#" PRIx64 " holds the %zu expected byte(s)",
+                  who, m->gpa, m->bytes.len);
         else if (!p)
-            check(r, false, m->line, m->column, "memory at gpa %#" PRIx64 "+%zu cannot be read: %s",
-                  m->gpa, m->bytes.len, buf ? sim_error(r->d) : "out of memory");
+            check(r, false, m->line, m->column, "%smemory at gpa %#" PRIx64 "+%zu cannot be read: %s",
+                  who, m->gpa, m->bytes.len, buf ? sim_error(d) : "out of memory");
         else
-            check(r, false, m->line, m->column, "memory at gpa %#" PRIx64 ": byte %zu is %#04x, expected %#04x",
-                  m->gpa, diff, p[diff], m->bytes.data[diff]);
+            check(r, false, m->line, m->column, "%smemory at gpa %#" PRIx64 ": byte %zu is %#04x, expected %#04x",
+                  who, m->gpa, diff, p[diff], m->bytes.data[diff]);
         free(buf);
     }
     for (size_t i = 0; i < f->nr_paging; i++) {
         const struct scenario_final_paging *fp = &f->paging[i];
         unsigned t = 0;
-        if (sim_p2m_type(r->d, fp->gfn, &t) < 0) {
-            check(r, false, fp->line, fp->column, "gfn %#" PRIx64 ": %s", fp->gfn, sim_error(r->d));
+        if (sim_p2m_type(d, fp->gfn, &t) < 0) {
+            check(r, false, fp->line, fp->column, "%sgfn %#" PRIx64 ": %s", who, fp->gfn, sim_error(d));
             continue;
         }
         const char *got = scenario_p2mt_name(t), *want = scenario_p2mt_name(fp->p2mt);
-        check(r, t == fp->p2mt, fp->line, fp->column, "gfn %#" PRIx64 " is %s (%u) (expected %s (%" PRIu32 "))",
-              fp->gfn, got ? got : "?", t, want ? want : "?", fp->p2mt);
+        check(r, t == fp->p2mt, fp->line, fp->column, "%sgfn %#" PRIx64 " is %s (%u) (expected %s (%" PRIu32 "))",
+              who, fp->gfn, got ? got : "?", t, want ? want : "?", fp->p2mt);
     }
+    if (f->tot_pages.set)
+        check(r, sim_tot_pages(d) == f->tot_pages.value, f->tot_pages.line, f->tot_pages.column,
+              "%stot_pages is %" PRIu64 " (expected %" PRIu64 ")", who, sim_tot_pages(d), f->tot_pages.value);
+    if (f->max_pages.set)
+        check(r, sim_max_pages(d) == f->max_pages.value, f->max_pages.line, f->max_pages.column,
+              "%smax_pages is %" PRIu64 " (expected %" PRIu64 ")", who, sim_max_pages(d), f->max_pages.value);
+    if (f->mapped.set)
+        check(r, sim_kvmi_nr_mapped(d) == f->mapped.value, f->mapped.line, f->mapped.column,
+              "%s%" PRIu64 " gfn(s) map a page of the main domain (expected %" PRIu64 ")", who,
+              sim_kvmi_nr_mapped(d), f->mapped.value);
+}
+
+static void final_checks(struct run *r)
+{
+    const struct scenario_final *f = &r->s->final;
+    check_domain(r, f, r->d, r->end, r->end_why, "");
     if (f->events.set)
         check(r, r->events == f->events.value, f->events.line, f->events.column,
               "%" PRIu64 " event(s) in all (expected %" PRIu64 ")", r->events, f->events.value);
@@ -507,18 +698,33 @@ static void final_checks(struct run *r)
         check(r, got == c->count, c->line, c->column, "%" PRIu64 " %s event(s) (expected %" PRIu64 ")", got,
               scenario_reason_name(c->reason), c->count);
     }
+    if (f->introspector && r->in)
+        check_domain(r, f->introspector, r->in, r->in_end, r->in_end_why, "introspector: ");
+}
+
+/* The domains and rings go as soon as the run is checked: only the log is kept for the reports. */
+static void run_release(struct run *r)
+{
+    for (unsigned i = 0; i < RUN_RINGS; i++) {
+        ring_back_detach(r->rings[i].back);
+        evtchn_close(r->rings[i].evtchn);
+        r->rings[i].back = NULL;
+        r->rings[i].evtchn = NULL;
+    }
+    free(r->saved);
+    r->saved = NULL;
+    r->nr_saved = 0;
+    sim_domain_destroy(r->in);
+    r->in = NULL;
+    sim_domain_destroy(r->d);
+    r->d = NULL;
 }
 
 static void run_free(struct run *r)
 {
     if (!r)
         return;
-    for (unsigned i = 0; i < RUN_RINGS; i++) {
-        ring_back_detach(r->rings[i].back);
-        evtchn_close(r->rings[i].evtchn);
-    }
-    free(r->saved);
-    sim_domain_destroy(r->d);
+    run_release(r);
     free(r->expect);
     free(r->held);
     run_log_free(r);
@@ -567,19 +773,28 @@ static struct run *run_one(struct scenario *s, FILE *out, bool trace_hypercalls)
     }
     bool ready = setup(r) == 0;
     if (ready) {
-        char paging[80] = "";
+        char paging[80] = "", sharing[80] = "";
         if (s->paging.given && s->paging.ring)
             snprintf(paging, sizeof(paging), "; a paging ring, interface version %" PRIu32, s->paging.version);
+        if (s->sharing.given && s->sharing.ring)
+            snprintf(sharing, sizeof(sharing), "; a sharing ring, interface version %" PRIu32, s->sharing.version);
         if (out)
-            fprintf(out, "   %s mode, %" PRIu32 " vCPU(s), %" PRIu64 " KiB of RAM; %s%s; %zu expected event(s)\n",
+            fprintf(out, "   %s mode, %" PRIu32 " vCPU(s), %" PRIu64 " KiB of RAM; %s%s%s; %zu expected event(s)\n",
                     s->guest.mode == SCENARIO_MODE_LONG ? "64-bit long" : "32-bit PAE", s->guest.vcpus,
                     s->guest.memory >> 10,
                     s->monitor.ring ? (s->monitor.version == 1 ? "a vm_event ring, interface version 1"
                                                                : "a vm_event ring, interface version 7")
                                     : "no vm_event ring",
-                    paging, r->nr_expect);
-        /* The pager's work comes after the header, so its lines read in order. */
-        ready = !s->paging.given || setup_paging(r) == 0;
+                    paging, sharing, r->nr_expect);
+        const struct scenario_guest *ig = &s->introspector.guest;
+        if (out && s->introspector.given)
+            fprintf(out, "   introspector: %s mode, %" PRIu32 " vCPU(s), %" PRIu64 " KiB of RAM, KVM hypercalls; "
+                    "the two domains take turns of %d instructions\n",
+                    ig->mode == SCENARIO_MODE_LONG ? "64-bit long" : "32-bit PAE", ig->vcpus, ig->memory >> 10,
+                    RUN_SLICE);
+        /* The pager's and the sharing tool's work come after the header, so their lines read in order. */
+        ready = (!s->paging.given || setup_paging(r) == 0) && (!s->sharing.given || setup_sharing(r) == 0)
+                && (!s->introspector.given || setup_introspector(r) == 0);
     }
     if (ready) {
         run_loop(r);
@@ -596,11 +811,15 @@ static struct run *run_one(struct scenario *s, FILE *out, bool trace_hypercalls)
         else
             run_log_add(r, RUN_LOG_END, 0, 0, NULL, "%s after %" PRIu64 " instruction(s)%s%s",
                         ended[r->end], r->insns, r->end_why[0] ? ": " : "", r->end_why);
+        if (r->in && r->in_end != RUN_END_NONE)
+            run_log_add(r, RUN_LOG_END, 0, 0, NULL, "introspector: %s after %" PRIu64 " instruction(s)%s%s",
+                        ended[r->in_end], r->in_insns, r->in_end_why[0] ? ": " : "", r->in_end_why);
         if (!r->failed && !r->error) {
             run_client_finish(r);
             final_checks(r);
         }
     }
+    run_release(r);
     if (out)
         fprintf(out, "%s %s: %" PRIu64 " event(s), %" PRIu64 " check(s)\n\n",
                 r->error ? "ERROR" : r->failed ? "FAIL" : "PASS", s->name, r->events, r->checks);

@@ -57,7 +57,7 @@ struct run_expect {
 /* An answer the client has decided on: what it sends, on which ring, and what it does first. */
 struct run_answer {
     struct vme_msg rsp;
-    unsigned ring;         /* RUN_RING_MONITOR or RUN_RING_PAGING */
+    unsigned ring;         /* RUN_RING_MONITOR, RUN_RING_PAGING or RUN_RING_SHARING */
     const struct scenario_response *sr; /* for the pager's load just before sending */
     uint64_t gfn;          /* the request's gfn (MEM_PAGING) */
     uint64_t seq;
@@ -71,7 +71,8 @@ struct run_held {
 /* The client's side of one vm_event ring. */
 #define RUN_RING_MONITOR 0
 #define RUN_RING_PAGING 1
-#define RUN_RINGS 2
+#define RUN_RING_SHARING 2
+#define RUN_RINGS 3
 struct run_ring {
     struct ring_back *back; /* NULL: not attached (no such ring) */
     struct evtchn *evtchn;
@@ -87,7 +88,7 @@ struct run_saved_page {
 struct run {
     const struct scenario *s;
     struct sim_domain *d;
-    struct run_ring rings[RUN_RINGS]; /* the monitor ring and the paging ring */
+    struct run_ring rings[RUN_RINGS]; /* the monitor, paging and sharing rings */
     struct run_saved_page *saved;     /* one per paging.evict gfn */
     size_t nr_saved;
     struct run_expect *expect;
@@ -108,6 +109,13 @@ struct run {
     size_t nr_log, cap_log;
     FILE *out;             /* the readable log (NULL: quiet) */
     bool trace_hypercalls; /* --trace-hypercalls */
+    /* The introspector (scenario `introspector`): a second domain, run beside the main one. */
+    struct sim_domain *in;
+    struct guest_build in_build;
+    size_t in_code_size;
+    uint64_t in_insns;
+    enum run_end in_end;
+    char in_end_why[300];
 };
 
 /* report.c */

@@ -214,6 +214,7 @@ struct ctx {
     size_t len;
     yaml_document_t *doc;
     struct scenario *s;
+    struct scenario_guest *g; /* the guest being read: s->guest, or the introspector's */
     char *err;
     size_t errlen;
 };
@@ -905,7 +906,7 @@ static int get_data(struct ctx *c, const yaml_node_t *n, const char *path,
         subpath(vpath, sizeof(vpath), ipath, "bytes");
         if ((rc = get_hex(c, f.val[K_BYTES], vpath, &d->bytes)))
             return rc;
-        uint64_t mem = c->s->guest.memory;
+        uint64_t mem = c->g->memory;
         if (d->gpa >= mem || d->bytes.len > mem - d->gpa) {
             char ms[32];
             fmt_size(ms, sizeof(ms), mem);
@@ -935,7 +936,7 @@ static int get_mapping(struct ctx *c, yaml_node_t *item, const char *ipath,
     for (size_t k = 0; k < 3; k++)
         if (!f.val[k])
             return missing(c, item, ipath, keys[k], "gla, gpa and size (rights and page optional)");
-    bool pae = c->s->guest.mode == SCENARIO_MODE_PAE32;
+    bool pae = c->g->mode == SCENARIO_MODE_PAE32;
     m->page = PAGE_4K;
     if (f.val[K_PAGE]) {
         subpath(vpath, sizeof(vpath), ipath, "page");
@@ -981,7 +982,7 @@ static int get_mapping(struct ctx *c, yaml_node_t *item, const char *ipath,
                         "0xffff800000000000", ipath, (unsigned long long)m->gla,
                         (unsigned long long)last);
     }
-    uint64_t mem = c->s->guest.memory;
+    uint64_t mem = c->g->memory;
     if (m->gpa >= mem || m->size > mem - m->gpa) {
         char ms[32];
         fmt_size(ms, sizeof(ms), mem);
@@ -1018,9 +1019,9 @@ static int cmp_mapping(const void *a, const void *b)
 }
 
 /* gla ranges must be disjoint: sort by gla, compare with the furthest end so far. */
-static int check_overlaps(struct ctx *c, const yaml_node_t *list)
+static int check_overlaps(struct ctx *c, const yaml_node_t *list, const char *path)
 {
-    const struct scenario_guest *g = &c->s->guest;
+    const struct scenario_guest *g = c->g;
     size_t n = g->nr_mappings;
     struct sorted_mapping *s = calloc(n ? n : 1, sizeof(*s));
     if (!s)
@@ -1037,10 +1038,10 @@ static int check_overlaps(struct ctx *c, const yaml_node_t *list)
             size_t later = a > b ? a : b, earlier = a > b ? b : a;
             const struct scenario_mapping *m = &g->mappings[later], *o = &g->mappings[earlier];
             rc = fail(c, node(c, list->data.sequence.items.start[later]),
-                      "guest.mappings[%zu] (gla 0x%llx to 0x%llx) overlaps guest.mappings[%zu] "
-                      "(gla 0x%llx to 0x%llx, line %u); expected disjoint gla ranges", later,
+                      "%s[%zu] (gla 0x%llx to 0x%llx) overlaps %s[%zu] "
+                      "(gla 0x%llx to 0x%llx, line %u); expected disjoint gla ranges", path, later,
                       (unsigned long long)m->gla, (unsigned long long)(m->gla + (m->size - 1)),
-                      earlier, (unsigned long long)o->gla,
+                      path, earlier, (unsigned long long)o->gla,
                       (unsigned long long)(o->gla + (o->size - 1)), o->line);
         }
         if (s[i].last > s[far].last)
@@ -1050,23 +1051,46 @@ static int check_overlaps(struct ctx *c, const yaml_node_t *list)
     return rc;
 }
 
-static int parse_guest(struct ctx *c, yaml_node_t *n)
+/*
+ * The guest section, or the introspector's (`intro`: path "introspector", no
+ * hypercalls or singlestep key, and token_gpa).  Reads into c->g.
+ */
+static int parse_guest(struct ctx *c, yaml_node_t *n, const char *path, bool intro)
 {
-    static const char *const keys[] = {"mode", "memory", "vcpus", "code", "code_bytes", "entry",
-                                       "mappings", "data", "registers", "singlestep", "idt_handler",
-                                       "hypercalls"};
+    static const char *const guest_keys[] = {"mode", "memory", "vcpus", "code", "code_bytes",
+                                             "entry", "mappings", "data", "registers",
+                                             "singlestep", "idt_handler", "hypercalls", NULL};
+    static const char *const intro_keys[] = {"mode", "memory", "vcpus", "code", "code_bytes",
+                                             "entry", "mappings", "data", "registers", NULL,
+                                             "idt_handler", NULL, "token_gpa"};
     enum { K_MODE, K_MEMORY, K_VCPUS, K_CODE, K_CODE_BYTES, K_ENTRY, K_MAPPINGS, K_DATA,
-           K_REGISTERS, K_SINGLESTEP, K_IDT_HANDLER, K_HYPERCALLS };
-    struct scenario_guest *g = &c->s->guest;
+           K_REGISTERS, K_SINGLESTEP, K_IDT_HANDLER, K_HYPERCALLS, K_TOKEN_GPA };
+    const char *const *keys = intro ? intro_keys : guest_keys;
+    struct scenario_guest *g = c->g;
     struct fields f;
-    int rc = read_keys(c, n, "guest", keys, ARRAY_SIZE(keys), &f);
+    char vp[PATH_MAX_LEN];
+#define VP(key) (subpath(vp, sizeof(vp), path, key), vp)
+    if (intro && n->type == YAML_MAPPING_NODE) {
+        /* Keys of guest the introspector cannot have: say why, not just "unknown". */
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+            const yaml_node_t *k = node(c, p->key);
+            if (scalar_is(k, "hypercalls"))
+                return fail(c, k, "'hypercalls' in %s: the introspector always uses the KVM "
+                            "hypercall ABI (KVM_HC_MEM_MAP needs it); expected no hypercalls key",
+                            path);
+            if (scalar_is(k, "singlestep"))
+                return fail(c, k, "'singlestep' in %s: the introspector has no monitor, so "
+                            "single-step would send no event; expected no singlestep key", path);
+        }
+    }
+    int rc = read_keys(c, n, path, keys, ARRAY_SIZE(guest_keys), &f);
     if (rc)
         return rc;
     g->line = line_of(n);
     g->column = column_of(n);
 
     unsigned mode = SCENARIO_MODE_LONG;
-    if (f.val[K_MODE] && (rc = get_name(c, f.val[K_MODE], "guest.mode", "a guest mode",
+    if (f.val[K_MODE] && (rc = get_name(c, f.val[K_MODE], VP("mode"), "a guest mode",
                                         mode_names, ARRAY_SIZE(mode_names), &mode)))
         return rc;
     g->mode = (enum scenario_mode)mode;
@@ -1074,18 +1098,18 @@ static int parse_guest(struct ctx *c, yaml_node_t *n)
     g->memory = 16u << 20;
     if (f.val[K_MEMORY]) {
         const yaml_node_t *v = f.val[K_MEMORY];
-        if ((rc = get_num(c, v, "guest.memory", true, 0, UINT64_MAX, &g->memory)))
+        if ((rc = get_num(c, v, VP("memory"), true, 0, UINT64_MAX, &g->memory)))
             return rc;
         if (g->memory < SCENARIO_MIN_MEMORY || g->memory > SCENARIO_MAX_MEMORY)
-            return fail(c, v, "guest.memory is %s; expected 64K to 1G", show(v).s);
+            return fail(c, v, "%s is %s; expected 64K to 1G", vp, show(v).s);
         if (g->memory % PAGE_4K)
-            return fail(c, v, "guest.memory is %s, not a multiple of 4K; expected whole 4K pages",
+            return fail(c, v, "%s is %s, not a multiple of 4K; expected whole 4K pages", vp,
                         show(v).s);
     }
 
     g->vcpus = 1;
     if (f.val[K_VCPUS] &&
-        (rc = get_u32(c, f.val[K_VCPUS], "guest.vcpus", 1, SCENARIO_MAX_VCPUS, &g->vcpus)))
+        (rc = get_u32(c, f.val[K_VCPUS], VP("vcpus"), 1, SCENARIO_MAX_VCPUS, &g->vcpus)))
         return rc;
 
     /* Each value given, in the order of the format; then what is missing; then cross-checks. */
@@ -1093,47 +1117,49 @@ static int parse_guest(struct ctx *c, yaml_node_t *n)
         const yaml_node_t *second =
             f.key[K_CODE]->start_mark.index > f.key[K_CODE_BYTES]->start_mark.index
                 ? f.key[K_CODE] : f.key[K_CODE_BYTES];
-        return fail(c, second, "both code and code_bytes in guest; expected exactly one of them");
+        return fail(c, second, "both code and code_bytes in %s; expected exactly one of them", path);
     }
     const yaml_node_t *code = f.val[K_CODE] ? f.val[K_CODE] : f.val[K_CODE_BYTES];
     if (f.val[K_CODE]) {
-        if ((rc = get_str(c, code, "guest.code", false, &g->code, &g->code_len)))
+        if ((rc = get_str(c, code, VP("code"), false, &g->code, &g->code_len)))
             return rc;
         if (g->code_len > SCENARIO_MAX_CODE)
-            return fail(c, code, "guest.code is %zu bytes; expected at most 1M (%u bytes)",
+            return fail(c, code, "%s is %zu bytes; expected at most 1M (%u bytes)", vp,
                         g->code_len, SCENARIO_MAX_CODE);
-    } else if (code && (rc = get_hex(c, code, "guest.code_bytes", &g->code_bytes))) {
+    } else if (code && (rc = get_hex(c, code, VP("code_bytes"), &g->code_bytes))) {
         return rc;
     }
 
     const yaml_node_t *entry = f.val[K_ENTRY];
     uint64_t entry_max = g->mode == SCENARIO_MODE_PAE32 ? 0xffffffffull : UINT64_MAX;
-    if (entry && (rc = get_num(c, entry, "guest.entry", false, 0, entry_max, &g->entry)))
+    if (entry && (rc = get_num(c, entry, VP("entry"), false, 0, entry_max, &g->entry)))
         return rc;
 
     const yaml_node_t *ml = f.val[K_MAPPINGS];
+    char mpath[PATH_MAX_LEN];
+    subpath(mpath, sizeof(mpath), path, "mappings");
     if (ml) {
-        if ((rc = want_list(c, ml, "guest.mappings")))
+        if ((rc = want_list(c, ml, mpath)))
             return rc;
         g->nr_mappings = list_len(ml);
         if (g->nr_mappings == 0)
-            return fail(c, ml, "guest.mappings is empty; expected at least one mapping");
+            return fail(c, ml, "%s is empty; expected at least one mapping", mpath);
         if (!(g->mappings = arena_array(c->s->arena, g->nr_mappings, sizeof(*g->mappings))))
             return fail_nomem(c);
         for (size_t i = 0; i < g->nr_mappings; i++) {
             char ipath[PATH_MAX_LEN];
-            itempath(ipath, sizeof(ipath), "guest.mappings", i);
+            itempath(ipath, sizeof(ipath), mpath, i);
             if ((rc = get_mapping(c, node(c, ml->data.sequence.items.start[i]), ipath,
                                   &g->mappings[i])))
                 return rc;
         }
-        if ((rc = check_overlaps(c, ml)))
+        if ((rc = check_overlaps(c, ml, mpath)))
             return rc;
     }
-    if (f.val[K_DATA] && (rc = get_data(c, f.val[K_DATA], "guest.data", &g->data, &g->nr_data)))
+    if (f.val[K_DATA] && (rc = get_data(c, f.val[K_DATA], VP("data"), &g->data, &g->nr_data)))
         return rc;
     if (f.val[K_REGISTERS] &&
-        (rc = get_regs(c, f.val[K_REGISTERS], "guest.registers", true, &g->registers)))
+        (rc = get_regs(c, f.val[K_REGISTERS], VP("registers"), true, &g->registers)))
         return rc;
     if (f.val[K_SINGLESTEP]) {
         const yaml_node_t *l = f.val[K_SINGLESTEP];
@@ -1156,24 +1182,37 @@ static int parse_guest(struct ctx *c, yaml_node_t *n)
             g->singlestep[g->nr_singlestep++] = vc;
         }
     }
-    if (f.val[K_IDT_HANDLER] && (rc = get_opt(c, f.val[K_IDT_HANDLER], "guest.idt_handler",
+    if (f.val[K_IDT_HANDLER] && (rc = get_opt(c, f.val[K_IDT_HANDLER], VP("idt_handler"),
                                               g->mode == SCENARIO_MODE_PAE32 ? 0xffffffffull : UINT64_MAX,
                                               &g->idt_handler)))
         return rc;
-    unsigned hc = SCENARIO_HYPERCALLS_XEN;
+    unsigned hc = intro ? SCENARIO_HYPERCALLS_KVM : SCENARIO_HYPERCALLS_XEN;
     if (f.val[K_HYPERCALLS] && (rc = get_name(c, f.val[K_HYPERCALLS], "guest.hypercalls",
                                               "a hypercall interface", hypercall_names,
                                               ARRAY_SIZE(hypercall_names), &hc)))
         return rc;
     g->hypercalls = (enum scenario_hypercalls)hc;
+    if (f.val[K_TOKEN_GPA]) {
+        const yaml_node_t *v = f.val[K_TOKEN_GPA];
+        struct scenario_opt *t = &c->s->introspector.token_gpa;
+        if ((rc = get_opt(c, v, VP("token_gpa"), UINT64_MAX, t)))
+            return rc;
+        if (t->value >= g->memory || g->memory - t->value < 32) {
+            char ms[32];
+            fmt_size(ms, sizeof(ms), g->memory);
+            return fail(c, v, "%s is %s, but the 32-byte token would not fit in the introspector's "
+                        "memory (%s = 0x%llx); expected token_gpa + 32 <= memory", vp, show(v).s,
+                        ms, (unsigned long long)g->memory);
+        }
+    }
 
     if (!code)
-        return missing(c, n, "guest", "code",
+        return missing(c, n, path, "code",
                        "exactly one of code (nasm source) or code_bytes (a hex byte string)");
     if (!entry)
-        return missing(c, n, "guest", "entry", "the guest-linear address of the first instruction");
+        return missing(c, n, path, "entry", "the guest-linear address of the first instruction");
     if (!ml)
-        return missing(c, n, "guest", "mappings", "a list of {gla, gpa, size, rights, page}");
+        return missing(c, n, path, "mappings", "a list of {gla, gpa, size, rights, page}");
 
     g->code_line = line_of(code);
     g->code_column = column_of(code);
@@ -1187,15 +1226,16 @@ static int parse_guest(struct ctx *c, yaml_node_t *n)
         if (g->entry >= g->mappings[i].gla && g->entry - g->mappings[i].gla < g->mappings[i].size)
             em = &g->mappings[i];
     if (!em)
-        return fail(c, entry, "guest.entry %s is not inside any mapping; expected a gla covered "
-                    "by guest.mappings", show(entry).s);
+        return fail(c, entry, "%s.entry %s is not inside any mapping; expected a gla covered "
+                    "by %s", path, show(entry).s, mpath);
     g->entry_gpa = em->gpa + (g->entry - em->gla);
     if (g->code_bytes.len > g->memory - g->entry_gpa)
-        return fail(c, code, "guest.code_bytes (%zu bytes at gpa 0x%llx, where entry maps) "
-                    "extends beyond guest memory (0x%llx); expected the code to fit",
+        return fail(c, code, "%s.code_bytes (%zu bytes at gpa 0x%llx, where entry maps) "
+                    "extends beyond %s memory (0x%llx); expected the code to fit", path,
                     g->code_bytes.len, (unsigned long long)g->entry_gpa,
-                    (unsigned long long)g->memory);
+                    intro ? "the introspector's" : "guest", (unsigned long long)g->memory);
     return 0;
+#undef VP
 }
 
 /* ---- p2m, monitor, limits ------------------------------------------------- */
@@ -1470,6 +1510,108 @@ static int parse_paging(struct ctx *c, yaml_node_t *n)
     return 0;
 }
 
+/* sharing.share: a list of {source, client}, two different gfns within memory. */
+static int get_shares(struct ctx *c, const yaml_node_t *n, struct scenario_sharing *sh)
+{
+    static const char *const keys[] = {"source", "client"};
+    int rc = want_list(c, n, "sharing.share");
+    if (rc)
+        return rc;
+    size_t cnt = list_len(n);
+    if (cnt && !(sh->share = arena_array(c->s->arena, cnt, sizeof(*sh->share))))
+        return fail_nomem(c);
+    uint64_t nr_gfns = c->s->guest.memory / PAGE_4K;
+    for (size_t i = 0; i < cnt; i++) {
+        yaml_node_t *item = node(c, n->data.sequence.items.start[i]);
+        struct scenario_share *p = &sh->share[i];
+        char ipath[PATH_MAX_LEN], vpath[PATH_MAX_LEN];
+        struct fields f;
+        itempath(ipath, sizeof(ipath), "sharing.share", i);
+        if ((rc = read_keys(c, item, ipath, keys, ARRAY_SIZE(keys), &f)))
+            return rc;
+        for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
+            if (!f.val[k])
+                return missing(c, item, ipath, keys[k], "source and client (two gfns)");
+        uint64_t *gfn[] = {&p->source, &p->client};
+        for (size_t k = 0; k < ARRAY_SIZE(keys); k++) {
+            subpath(vpath, sizeof(vpath), ipath, keys[k]);
+            if ((rc = get_num(c, f.val[k], vpath, false, 0, UINT64_MAX, gfn[k])))
+                return rc;
+            if (*gfn[k] >= nr_gfns) {
+                char mem[32];
+                fmt_size(mem, sizeof(mem), c->s->guest.memory);
+                return fail(c, f.val[k], "%s is gfn %s, beyond guest memory (%s: gfns 0x0 to "
+                            "0x%llx); expected a gfn below 0x%llx", vpath, show(f.val[k]).s, mem,
+                            (unsigned long long)(nr_gfns - 1), (unsigned long long)nr_gfns);
+            }
+        }
+        if (p->source == p->client)
+            return fail(c, f.val[1], "%s.client is gfn 0x%llx, the same as its source; expected "
+                        "two different gfns (a gfn always shares its own page)", ipath,
+                        (unsigned long long)p->client);
+        p->line = line_of(item);
+        p->column = column_of(item);
+        sh->nr_share++;
+    }
+    return 0;
+}
+
+static int parse_sharing(struct ctx *c, yaml_node_t *n)
+{
+    static const char *const keys[] = {"ring", "version", "share", "max_pages"};
+    enum { K_RING, K_VERSION, K_SHARE, K_MAX_PAGES };
+    struct scenario_sharing *sh = &c->s->sharing;
+    struct fields f;
+    int rc = read_keys(c, n, "sharing", keys, ARRAY_SIZE(keys), &f);
+    if (rc)
+        return rc;
+    sh->given = true;
+    sh->ring = true;
+    sh->version = c->s->monitor.version;
+    sh->line = line_of(n);
+    sh->column = column_of(n);
+    if (f.val[K_RING] && (rc = get_bool(c, f.val[K_RING], "sharing.ring", &sh->ring)))
+        return rc;
+    if (f.val[K_VERSION]) {
+        const yaml_node_t *v = f.val[K_VERSION];
+        if ((rc = get_u32(c, v, "sharing.version", 0, UINT32_MAX, &sh->version)))
+            return rc;
+        if (sh->version != 1 && sh->version != 7)
+            return fail(c, v, "sharing.version is %s; expected 1 or 7", show(v).s);
+    }
+    if (f.val[K_SHARE] && (rc = get_shares(c, f.val[K_SHARE], sh)))
+        return rc;
+    const yaml_node_t *mp = f.val[K_MAX_PAGES];
+    if (mp) {
+        if (scalar_is(mp, "tot_pages")) {
+            sh->max_pages_tot = true;
+            sh->max_pages = (struct scenario_opt){.set = true, .line = line_of(mp),
+                                                  .column = column_of(mp)};
+        } else if (mp->type == YAML_SCALAR_NODE && mp->data.scalar.length &&
+                   (mp->data.scalar.value[0] < '0' || mp->data.scalar.value[0] > '9')) {
+            return fail(c, mp, "'%s' is neither a number nor tot_pages in sharing.max_pages; "
+                        "expected a number of pages, or tot_pages (the domain's tot_pages after "
+                        "the shares)", show(mp).s);
+        } else if ((rc = get_opt(c, mp, "sharing.max_pages", UINT64_MAX, &sh->max_pages))) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* The introspector section: a second domain's guest, and where its map token goes. */
+static int parse_introspector(struct ctx *c, yaml_node_t *n)
+{
+    struct scenario_introspector *in = &c->s->introspector;
+    in->given = true;
+    in->line = line_of(n);
+    in->column = column_of(n);
+    c->g = &in->guest;
+    int rc = parse_guest(c, n, "introspector", true);
+    c->g = &c->s->guest;
+    return rc;
+}
+
 static int parse_limits(struct ctx *c, yaml_node_t *n)
 {
     static const char *const keys[] = {"instructions"};
@@ -1632,10 +1774,10 @@ static int parse_response(struct ctx *c, yaml_node_t *n, const char *path,
     static const char *const keys[] = {"flags", "altp2m_idx", "emul_read_data", "emul_read_size",
                                        "set_access", "registers", "echo", "version", "vcpu_id",
                                        "defer", "no_response", "inject", "load", "load_bytes",
-                                       "paging_flags"};
+                                       "paging_flags", "max_pages", "add_pages"};
     enum { K_FLAGS, K_ALTP2M_IDX, K_EMUL_READ_DATA, K_EMUL_READ_SIZE, K_SET_ACCESS,
            K_REGISTERS, K_ECHO, K_VERSION, K_VCPU_ID, K_DEFER, K_NO_RESPONSE, K_INJECT, K_LOAD,
-           K_LOAD_BYTES, K_PAGING_FLAGS };
+           K_LOAD_BYTES, K_PAGING_FLAGS, K_MAX_PAGES, K_ADD_PAGES };
     struct fields f;
     char vpath[PATH_MAX_LEN];
     int rc = read_keys(c, n, path, keys, ARRAY_SIZE(keys), &f);
@@ -1716,6 +1858,24 @@ static int parse_response(struct ctx *c, yaml_node_t *n, const char *path,
         r->paging_flags.line = line_of(v);
         r->paging_flags.column = column_of(v);
     }
+    if (f.val[K_MAX_PAGES] && f.val[K_ADD_PAGES]) {
+        const yaml_node_t *second =
+            f.key[K_MAX_PAGES]->start_mark.index > f.key[K_ADD_PAGES]->start_mark.index
+                ? f.key[K_MAX_PAGES] : f.key[K_ADD_PAGES];
+        return fail(c, second, "both max_pages and add_pages in %s; expected at most one of them "
+                    "(max_pages sets the limit, add_pages raises it)", path);
+    }
+    if (f.val[K_MAX_PAGES] &&
+        (rc = get_opt(c, f.val[K_MAX_PAGES], VPATH("max_pages"), UINT64_MAX, &r->max_pages)))
+        return rc;
+    if (f.val[K_ADD_PAGES]) {
+        if ((rc = get_num(c, f.val[K_ADD_PAGES], VPATH("add_pages"), false, 1, UINT64_MAX,
+                          &r->add_pages.value)))
+            return rc;
+        r->add_pages.set = true;
+        r->add_pages.line = line_of(f.val[K_ADD_PAGES]);
+        r->add_pages.column = column_of(f.val[K_ADD_PAGES]);
+    }
 #undef VPATH
     return 0;
 }
@@ -1756,6 +1916,35 @@ static int check_paging_event(struct ctx *c, const struct scenario_event *ev, co
                    ipath, ipath);
 }
 
+/*
+ * A MEM_SHARING expectation needs the sharing ring; the helper's answer
+ * (max_pages, add_pages) needs an expectation that names reason MEM_SHARING.
+ */
+static int check_sharing_event(struct ctx *c, const struct scenario_event *ev, const char *ipath)
+{
+    const struct scenario_match *reason = NULL;
+    for (size_t i = 0; i < ev->nr_match; i++)
+        if (ev->match[i].field == SCENARIO_MATCH_REASON)
+            reason = &ev->match[i];
+    bool sharing = reason && reason->value == SCENARIO_REASON_MEM_SHARING;
+    if (sharing && !(c->s->sharing.given && c->s->sharing.ring))
+        return fail_at(c, reason->line, reason->column, "%s.expect.reason is MEM_SHARING but no "
+                       "sharing ring is enabled, so no such event can come; expected a sharing "
+                       "section (with ring: true) beside the client", ipath);
+    const struct scenario_response *r = &ev->response;
+    const struct scenario_opt *o = r->max_pages.set ? &r->max_pages : &r->add_pages;
+    if (sharing || !o->set)
+        return 0;
+    const char *key = r->max_pages.set ? "max_pages" : "add_pages";
+    if (reason)
+        return fail_at(c, o->line, o->column, "%s.respond.%s answers a MEM_SHARING event, but "
+                       "%s.expect.reason is %s; expected reason: MEM_SHARING", ipath, key, ipath,
+                       reason_names[reason->value]);
+    return fail_at(c, o->line, o->column, "%s.respond.%s answers a MEM_SHARING event, but "
+                   "%s.expect does not name a reason; expected reason: MEM_SHARING in %s.expect",
+                   ipath, key, ipath, ipath);
+}
+
 static int parse_client(struct ctx *c, yaml_node_t *n)
 {
     static const char *const keys[] = {"order", "events"};
@@ -1768,10 +1957,11 @@ static int parse_client(struct ctx *c, yaml_node_t *n)
         return rc;
     cl->line = line_of(n);
     cl->column = column_of(n);
-    if (!c->s->monitor.ring && !(c->s->paging.given && c->s->paging.ring))
-        return fail(c, n, "a client is scripted but monitor.ring is false and no paging ring is "
-                    "enabled; expected monitor.ring: true or a paging section (the client needs a "
-                    "vm_event ring)");
+    if (!c->s->monitor.ring && !(c->s->paging.given && c->s->paging.ring)
+        && !(c->s->sharing.given && c->s->sharing.ring))
+        return fail(c, n, "a client is scripted but monitor.ring is false and no paging or sharing "
+                    "ring is enabled; expected monitor.ring: true or a paging or sharing section "
+                    "with its ring (the client needs a vm_event ring)");
     unsigned order = SCENARIO_ORDER_SEQUENCE;
     if (f.val[0] && (rc = get_name(c, f.val[0], "client.order", "an event order", order_names,
                                    ARRAY_SIZE(order_names), &order)))
@@ -1828,7 +2018,7 @@ static int parse_client(struct ctx *c, yaml_node_t *n)
             if ((rc = parse_response(c, fi.val[K_RESPOND], vpath, &ev->response)))
                 return rc;
         }
-        if ((rc = check_paging_event(c, ev, ipath)))
+        if ((rc = check_paging_event(c, ev, ipath)) || (rc = check_sharing_event(c, ev, ipath)))
             return rc;
         cl->nr_events++;
     }
@@ -1837,23 +2027,23 @@ static int parse_client(struct ctx *c, yaml_node_t *n)
 
 /* ---- final ------------------------------------------------------------------ */
 
-/* final.paging: a list of {gfn, p2mt}: the gfn's p2m type at the end. */
-static int parse_final_paging(struct ctx *c, const yaml_node_t *list, struct scenario_final *fin)
+/*
+ * final.paging / final.p2mt (`path`): a list of {gfn, p2mt}: the gfn's p2m
+ * type at the end.  Appended to fin->paging, which has room for both lists.
+ */
+static int parse_final_paging(struct ctx *c, const yaml_node_t *list, const char *path,
+                              struct scenario_final *fin)
 {
     static const char *const keys[] = {"gfn", "p2mt"};
-    int rc = want_list(c, list, "final.paging");
-    if (rc)
-        return rc;
     size_t n = list_len(list);
-    if (n && !(fin->paging = arena_array(c->s->arena, n, sizeof(*fin->paging))))
-        return fail_nomem(c);
     uint64_t nr_gfns = c->s->guest.memory / PAGE_4K;
+    int rc;
     for (size_t i = 0; i < n; i++) {
         yaml_node_t *item = node(c, list->data.sequence.items.start[i]);
-        struct scenario_final_paging *fp = &fin->paging[i];
+        struct scenario_final_paging *fp = &fin->paging[fin->nr_paging];
         char ipath[PATH_MAX_LEN], vpath[PATH_MAX_LEN];
         struct fields f;
-        itempath(ipath, sizeof(ipath), "final.paging", i);
+        itempath(ipath, sizeof(ipath), path, i);
         if ((rc = read_keys(c, item, ipath, keys, ARRAY_SIZE(keys), &f)))
             return rc;
         for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
@@ -1876,20 +2066,30 @@ static int parse_final_paging(struct ctx *c, const yaml_node_t *list, struct sce
     return 0;
 }
 
-static int parse_final(struct ctx *c, yaml_node_t *n)
+/*
+ * final (`intro` false) or final.introspector (`intro`: the introspector's
+ * domain, read against c->g = its guest; fewer keys, and `mapped`).
+ */
+static int parse_final(struct ctx *c, yaml_node_t *n, const char *path, bool intro,
+                       struct scenario_final *fin)
 {
-    static const char *const keys[] = {"guest", "registers", "vcpus", "memory", "events",
-                                       "event_counts", "shutdown_reason", "paging"};
+    static const char *const main_keys[] = {"guest", "registers", "vcpus", "memory", "events",
+                                            "event_counts", "shutdown_reason", "paging", "p2mt",
+                                            "tot_pages", "max_pages", NULL, "introspector"};
+    static const char *const intro_keys[] = {"guest", "registers", "vcpus", "memory", NULL, NULL,
+                                             "shutdown_reason", NULL, NULL, NULL, NULL, "mapped",
+                                             NULL};
     enum { K_GUEST, K_REGISTERS, K_VCPUS, K_MEMORY, K_EVENTS, K_EVENT_COUNTS, K_SHUTDOWN_REASON,
-           K_PAGING };
-    struct scenario_final *fin = &c->s->final;
+           K_PAGING, K_P2MT, K_TOT_PAGES, K_MAX_PAGES, K_MAPPED, K_INTROSPECTOR };
     struct fields f;
-    int rc = read_keys(c, n, "final", keys, ARRAY_SIZE(keys), &f);
+    char vp[PATH_MAX_LEN];
+#define VP(key) (subpath(vp, sizeof(vp), path, key), vp)
+    int rc = read_keys(c, n, path, intro ? intro_keys : main_keys, ARRAY_SIZE(main_keys), &f);
     if (rc)
         return rc;
     if (f.val[K_GUEST]) {
         unsigned end;
-        if ((rc = get_name(c, f.val[K_GUEST], "final.guest", "a final guest state", end_names,
+        if ((rc = get_name(c, f.val[K_GUEST], VP("guest"), "a final guest state", end_names,
                            ARRAY_SIZE(end_names), &end)))
             return rc;
         fin->guest = (enum scenario_end)end;
@@ -1901,11 +2101,11 @@ static int parse_final(struct ctx *c, yaml_node_t *n)
         /* A SHUTDOWN_* name or its number (Xen keeps the low byte). */
         int i = sr->type == YAML_SCALAR_NODE ? lookup(sr, shutdown_names, ARRAY_SIZE(shutdown_names)) : -1;
         uint64_t v = (uint64_t)i;
-        if (i < 0 && (rc = get_num(c, sr, "final.shutdown_reason", false, 0, 255, &v)))
+        if (i < 0 && (rc = get_num(c, sr, VP("shutdown_reason"), false, 0, 255, &v)))
             return rc;
         if (fin->guest != SCENARIO_END_ANY && fin->guest != SCENARIO_END_SHUTDOWN)
-            return fail(c, sr, "final.shutdown_reason is given but final.guest is %s; expected "
-                        "final.guest: shutdown", end_names[fin->guest]);
+            return fail(c, sr, "%s.shutdown_reason is given but %s.guest is %s; expected "
+                        "%s.guest: shutdown", path, path, end_names[fin->guest], path);
         fin->shutdown_reason = (struct scenario_opt){.set = true, .value = v, .line = line_of(sr),
                                                      .column = column_of(sr)};
     }
@@ -1913,7 +2113,7 @@ static int parse_final(struct ctx *c, yaml_node_t *n)
     size_t nr = f.val[K_REGISTERS] ? 1 : 0;
     const yaml_node_t *vl = f.val[K_VCPUS];
     if (vl) {
-        if ((rc = want_list(c, vl, "final.vcpus")))
+        if ((rc = want_list(c, vl, VP("vcpus"))))
             return rc;
         nr += list_len(vl);
     }
@@ -1922,7 +2122,7 @@ static int parse_final(struct ctx *c, yaml_node_t *n)
     const yaml_node_t *first[SCENARIO_MAX_VCPUS] = {0};
     if (f.val[K_REGISTERS]) {
         struct scenario_final_vcpu *v = &fin->vcpus[fin->nr_vcpus++];
-        if ((rc = get_regs(c, f.val[K_REGISTERS], "final.registers", false, &v->registers)))
+        if ((rc = get_regs(c, f.val[K_REGISTERS], VP("registers"), false, &v->registers)))
             return rc;
         v->vcpu = 0;
         v->line = line_of(f.val[K_REGISTERS]);
@@ -1935,7 +2135,7 @@ static int parse_final(struct ctx *c, yaml_node_t *n)
         struct scenario_final_vcpu *v = &fin->vcpus[fin->nr_vcpus];
         char ipath[PATH_MAX_LEN], vpath[PATH_MAX_LEN];
         struct fields fv;
-        itempath(ipath, sizeof(ipath), "final.vcpus", i);
+        itempath(ipath, sizeof(ipath), VP("vcpus"), i);
         if ((rc = read_keys(c, item, ipath, vkeys, ARRAY_SIZE(vkeys), &fv)))
             return rc;
         for (size_t k = 0; k < ARRAY_SIZE(vkeys); k++)
@@ -1944,14 +2144,14 @@ static int parse_final(struct ctx *c, yaml_node_t *n)
         subpath(vpath, sizeof(vpath), ipath, "vcpu");
         if ((rc = get_u32(c, fv.val[0], vpath, 0, UINT32_MAX, &v->vcpu)))
             return rc;
-        if (v->vcpu >= c->s->guest.vcpus)
-            return fail(c, fv.val[0], "%s is %s, but the guest has %u vcpu%s; expected 0 to %u",
-                        vpath, show(fv.val[0]).s, c->s->guest.vcpus,
-                        c->s->guest.vcpus == 1 ? "" : "s", c->s->guest.vcpus - 1);
+        if (v->vcpu >= c->g->vcpus)
+            return fail(c, fv.val[0], "%s is %s, but the %s has %u vcpu%s; expected 0 to %u",
+                        vpath, show(fv.val[0]).s, intro ? "introspector" : "guest", c->g->vcpus,
+                        c->g->vcpus == 1 ? "" : "s", c->g->vcpus - 1);
         if (first[v->vcpu])
-            return fail(c, fv.val[0], "vcpu %u has registers twice in final (first at line %u); "
-                        "expected one entry per vcpu (final.registers is vcpu 0)", v->vcpu,
-                        line_of(first[v->vcpu]));
+            return fail(c, fv.val[0], "vcpu %u has registers twice in %s (first at line %u); "
+                        "expected one entry per vcpu (%s.registers is vcpu 0)", v->vcpu, path,
+                        line_of(first[v->vcpu]), path);
         first[v->vcpu] = fv.val[0];
         subpath(vpath, sizeof(vpath), ipath, "registers");
         if ((rc = get_regs(c, fv.val[1], vpath, false, &v->registers)))
@@ -1962,7 +2162,7 @@ static int parse_final(struct ctx *c, yaml_node_t *n)
     }
 
     if (f.val[K_MEMORY] &&
-        (rc = get_data(c, f.val[K_MEMORY], "final.memory", &fin->memory, &fin->nr_memory)))
+        (rc = get_data(c, f.val[K_MEMORY], VP("memory"), &fin->memory, &fin->nr_memory)))
         return rc;
     if (f.val[K_EVENTS] && (rc = get_opt(c, f.val[K_EVENTS], "final.events", UINT64_MAX,
                                          &fin->events)))
@@ -1998,9 +2198,44 @@ static int parse_final(struct ctx *c, yaml_node_t *n)
             fin->nr_event_counts++;
         }
     }
-    if (f.val[K_PAGING] && (rc = parse_final_paging(c, f.val[K_PAGING], fin)))
+    /* final.paging and final.p2mt: one list of p2m types, paging's first. */
+    size_t nr_types = 0;
+    if (f.val[K_PAGING] && (rc = want_list(c, f.val[K_PAGING], VP("paging"))))
         return rc;
+    if (f.val[K_P2MT] && (rc = want_list(c, f.val[K_P2MT], VP("p2mt"))))
+        return rc;
+    nr_types = (f.val[K_PAGING] ? list_len(f.val[K_PAGING]) : 0)
+               + (f.val[K_P2MT] ? list_len(f.val[K_P2MT]) : 0);
+    if (nr_types && !(fin->paging = arena_array(c->s->arena, nr_types, sizeof(*fin->paging))))
+        return fail_nomem(c);
+    if (f.val[K_PAGING] && (rc = parse_final_paging(c, f.val[K_PAGING], VP("paging"), fin)))
+        return rc;
+    if (f.val[K_P2MT] && (rc = parse_final_paging(c, f.val[K_P2MT], VP("p2mt"), fin)))
+        return rc;
+    if (f.val[K_TOT_PAGES] &&
+        (rc = get_opt(c, f.val[K_TOT_PAGES], VP("tot_pages"), UINT64_MAX, &fin->tot_pages)))
+        return rc;
+    if (f.val[K_MAX_PAGES] &&
+        (rc = get_opt(c, f.val[K_MAX_PAGES], VP("max_pages"), UINT64_MAX, &fin->max_pages)))
+        return rc;
+    if (f.val[K_MAPPED] && (rc = get_opt(c, f.val[K_MAPPED], VP("mapped"), UINT64_MAX, &fin->mapped)))
+        return rc;
+    yaml_node_t *in = f.val[K_INTROSPECTOR];
+    if (in) {
+        if (!c->s->introspector.given)
+            return fail(c, f.key[K_INTROSPECTOR], "final.introspector is given but the scenario has "
+                        "no introspector section; expected an introspector section (the second "
+                        "domain) beside it");
+        if (!(fin->introspector = arena_alloc(c->s->arena, sizeof(*fin->introspector))))
+            return fail_nomem(c);
+        c->g = &c->s->introspector.guest;
+        rc = parse_final(c, in, "final.introspector", true, fin->introspector);
+        c->g = &c->s->guest;
+        if (rc)
+            return rc;
+    }
     return 0;
+#undef VP
 }
 
 /* ---- Top level -------------------------------------------------------------- */
@@ -2008,9 +2243,10 @@ static int parse_final(struct ctx *c, yaml_node_t *n)
 static int parse_top(struct ctx *c, yaml_node_t *root)
 {
     static const char *const keys[] = {"name", "description", "guest", "p2m", "monitor",
-                                       "client", "final", "limits", "paging"};
+                                       "client", "final", "limits", "paging", "sharing",
+                                       "introspector"};
     enum { K_NAME, K_DESCRIPTION, K_GUEST, K_P2M, K_MONITOR, K_CLIENT, K_FINAL, K_LIMITS,
-           K_PAGING };
+           K_PAGING, K_SHARING, K_INTROSPECTOR };
     struct scenario *s = c->s;
     struct fields f;
     if (root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)
@@ -2018,7 +2254,7 @@ static int parse_top(struct ctx *c, yaml_node_t *root)
                     "'guest'");
     if (root->type != YAML_MAPPING_NODE)
         return fail(c, root, "the document is %s; expected a mapping of top-level keys (name, "
-                    "guest, p2m, monitor, paging, client, final, limits)", kind(root));
+                    "guest, p2m, monitor, paging, sharing, introspector, client, final, limits)", kind(root));
     int rc = read_keys(c, root, "", keys, ARRAY_SIZE(keys), &f);
     if (rc)
         return rc;
@@ -2031,7 +2267,7 @@ static int parse_top(struct ctx *c, yaml_node_t *root)
     if (!f.val[K_GUEST])
         return missing(c, root, "", "guest", "a guest section (mode, memory, code, entry, "
                        "mappings, ...)");
-    if ((rc = parse_guest(c, f.val[K_GUEST])))
+    if ((rc = parse_guest(c, f.val[K_GUEST], "guest", false)))
         return rc;
     s->p2m.default_access = SCENARIO_ACCESS_RWX;
     if (f.val[K_P2M] && (rc = parse_p2m(c, f.val[K_P2M])))
@@ -2041,6 +2277,10 @@ static int parse_top(struct ctx *c, yaml_node_t *root)
         return rc;
     if (f.val[K_PAGING] && (rc = parse_paging(c, f.val[K_PAGING])))
         return rc;
+    if (f.val[K_SHARING] && (rc = parse_sharing(c, f.val[K_SHARING])))
+        return rc;
+    if (f.val[K_INTROSPECTOR] && (rc = parse_introspector(c, f.val[K_INTROSPECTOR])))
+        return rc;
     s->instruction_limit = SCENARIO_DEFAULT_INSTRUCTIONS;
     if (f.val[K_LIMITS] && (rc = parse_limits(c, f.val[K_LIMITS])))
         return rc;
@@ -2049,7 +2289,7 @@ static int parse_top(struct ctx *c, yaml_node_t *root)
         if ((rc = parse_client(c, f.val[K_CLIENT])))
             return rc;
     }
-    if (f.val[K_FINAL] && (rc = parse_final(c, f.val[K_FINAL])))
+    if (f.val[K_FINAL] && (rc = parse_final(c, f.val[K_FINAL], "final", false, &s->final)))
         return rc;
     return 0;
 }
@@ -2209,6 +2449,7 @@ int scenario_parse(const char *text, size_t len, const char *filename, struct sc
     }
     s->arena = arena;
     c.s = s;
+    c.g = &s->guest;
 
     int rc = prescan(&c);
     if (rc)

@@ -299,6 +299,30 @@ struct scenario_paging {
     uint32_t line, column;
 };
 
+/* sharing.share[i]: xc_memshr_share_gfns(source, client) after nominating both. */
+struct scenario_share {
+    uint64_t source, client; /* two different gfns below guest.memory / 4K */
+    uint32_t line, column;   /* of the item */
+};
+
+/*
+ * Memory sharing and its ring, set up before the guest runs
+ * (xc_memshr_control, xc_memshr_ring_enable, xc_memshr_nominate_gfn,
+ * xc_memshr_share_gfns, xc_domain_setmaxmem).
+ */
+struct scenario_sharing {
+    bool given;           /* a `sharing` section was written (sharing is then on) */
+    bool ring;            /* the sharing ring is enabled (default true) */
+    uint32_t version;     /* 1 or 7; default monitor.version */
+    struct scenario_share *share; /* in file order */
+    size_t nr_share;
+    /* max_pages: set: a number (`max_pages`) or, with max_pages_tot, the domain's
+     * tot_pages after the shares (written `tot_pages`). */
+    struct scenario_opt max_pages;
+    bool max_pages_tot;
+    uint32_t line, column;
+};
+
 /*
  * One field of an event matcher.  An event matches when every field of the
  * matcher holds.  What `value` is compared with:
@@ -374,6 +398,12 @@ struct scenario_response {
     uint32_t load_line, load_column;
     struct scenario_bytes load_bytes;   /* at most 4096 bytes; only with load */
     struct scenario_opt paging_flags;
+    /*
+     * The sharing helper (MEM_SHARING events only): xc_domain_setmaxmem just
+     * before the answer goes out, to `max_pages` pages, or to the domain's
+     * max_pages + `add_pages`.  At most one of the two is set.
+     */
+    struct scenario_opt max_pages, add_pages;
     uint32_t line, column; /* of `respond` (of the event item when absent) */
 };
 
@@ -420,7 +450,7 @@ struct scenario_final_vcpu {
     uint32_t line, column;
 };
 
-/* final.paging[i]: the gfn's p2m type at the end. */
+/* final.paging[i] and final.p2mt[i] (one list, paging's items first): the gfn's p2m type at the end. */
 struct scenario_final_paging {
     uint64_t gfn;
     uint32_t p2mt;         /* SCENARIO_P2MT numbering (Xen's p2m_type_t) */
@@ -445,8 +475,26 @@ struct scenario_final {
     struct scenario_event_count *event_counts;
     size_t nr_event_counts;
     struct scenario_opt shutdown_reason; /* SHUTDOWN_* value (0 poweroff .. 5 soft_reset, <= 255) */
-    struct scenario_final_paging *paging;
+    struct scenario_final_paging *paging; /* final.paging, then final.p2mt */
     size_t nr_paging;
+    struct scenario_opt tot_pages, max_pages; /* the domain's page counts at the end */
+    struct scenario_opt mapped; /* final.introspector only: sim_kvmi_nr_mapped */
+    /* final.introspector: the second domain's state (guest, registers, vcpus, memory,
+     * shutdown_reason, mapped only); NULL when not given. */
+    struct scenario_final *introspector;
+};
+
+/*
+ * The introspector: a second domain with its own guest, using the KVM
+ * hypercall ABI, that may map pages of the main guest with KVM_HC_MEM_MAP.
+ * The runner issues a map token (sim_kvmi_get_map_token(main, introspector))
+ * and writes its 32 bytes at token_gpa in the introspector's memory.
+ */
+struct scenario_introspector {
+    bool given;
+    struct scenario_guest guest; /* hypercalls is always KVM; no singlestep */
+    struct scenario_opt token_gpa; /* token_gpa + 32 <= guest.memory */
+    uint32_t line, column;
 };
 
 struct scenario_arena;
@@ -459,6 +507,8 @@ struct scenario {
     struct scenario_p2m p2m;
     struct scenario_monitor monitor;
     struct scenario_paging paging;
+    struct scenario_sharing sharing;
+    struct scenario_introspector introspector;
     bool has_client;   /* a `client` section was given */
     struct scenario_client client;
     struct scenario_final final;

@@ -82,6 +82,21 @@ def _():
     expect("final-mismatch.yaml:12:20: vCPU 0 rax is 0x5 (expected 0x6)" in out, out)
 
 
+@case("a wrong final.introspector register exits 1, names the introspector, at the value")
+def _():
+    rc, out = run("--json", os.devnull, path("introspector-mismatch.yaml"))
+    expect(rc == 1, f"exit {rc}\n{out}")
+    expect("introspector-mismatch.yaml:22:22: introspector: vCPU 0 rax is 0x7 (expected 0x8)" in out, out)
+    expect("end       introspector: the guest halted" in out, out)
+
+
+@case("introspector code nasm rejects exits 2 with the line of its code")
+def _():
+    rc, out = run(path("introspector-nasm-error.yaml"))
+    expect(rc == 2, f"exit {rc}\n{out}")
+    expect("introspector-nasm-error.yaml:16: nasm: error" in out, out)
+
+
 @case("guest code nasm rejects exits 2 with the scenario file's line")
 def _():
     rc, out = run(path("nasm-error.yaml"))

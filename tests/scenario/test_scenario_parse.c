@@ -299,6 +299,27 @@ Test(valid, complete_file_round_trips)
     cr_expect_eq(f->event_counts[1].column, 40);
 
     cr_expect_eq(s->instruction_limit, 0x100000);
+
+    const struct scenario_sharing *sh = &s->sharing;
+    cr_expect(sh->given);
+    cr_expect_not(sh->ring);
+    cr_expect_eq(sh->version, 7);
+    cr_assert_eq(sh->nr_share, 1);
+    cr_expect_eq(sh->share[0].source, 0x20);
+    cr_expect_eq(sh->share[0].client, 0x21);
+    cr_expect_eq(sh->share[0].line, 84);
+    cr_expect(sh->max_pages_tot);
+    const struct scenario_introspector *in = &s->introspector;
+    cr_expect(in->given);
+    cr_expect_eq(in->line, 87);
+    cr_expect_eq(in->guest.memory, 2u << 20);
+    cr_expect_eq(in->guest.code_bytes.len, 1);
+    cr_expect_eq(in->guest.entry_gpa, 0x1000);
+    cr_expect_eq(in->token_gpa.value, 0x3000);
+    cr_expect_eq(in->guest.nr_data, 1);
+    cr_expect_eq(in->guest.registers.n, 1);
+    cr_expect(in->guest.idt_handler.set);
+    cr_expect_eq(in->guest.hypercalls, SCENARIO_HYPERCALLS_KVM);
     scenario_free(s);
 }
 
@@ -894,8 +915,8 @@ Test(rules, response_rules)
 Test(rules, monitor_rules)
 {
     expect_error(BASE "monitor: {ring: false}\nclient: {}\n", 7, 9,
-                 "a client is scripted but monitor.ring is false and no paging ring is enabled; "
-                 "expected monitor.ring: true or a paging section");
+                 "a client is scripted but monitor.ring is false and no paging or sharing ring is "
+                 "enabled; expected monitor.ring: true or a paging or sharing section");
     expect_error(BASE "monitor: {version: 3}\n", 6, 20, "monitor.version is 3; expected 1 or 7");
     /* Without a client, ring: false is a plain set-up (e.g. access_required crashes). */
     struct scenario *s = parse_ok(BASE "monitor: {ring: false, access_required: true}\n"
@@ -1530,4 +1551,300 @@ Test(paging, final_errors)
                  "'swapped' is not a p2m type in final.paging[0].p2mt");
     expect_error(BASE "final:\n  paging:\n    - {gfn: 1, p2mt: ram_rw, type: 1}\n", 8, 30,
                  "unknown key 'type' in final.paging[0]; expected one of: gfn, p2mt");
+}
+
+/* ---- Sharing: the sharing section, MEM_SHARING events, the helper's answer, final ---------- */
+
+/* Every sharing key arrives in the model, with positions; version follows monitor.version. */
+Test(sharing, keys_in_model)
+{
+    struct scenario *s = parse_ok(BASE
+        "sharing:\n"
+        "  version: 1\n"
+        "  share:\n"
+        "    - {source: 0x20, client: 0x21}\n"
+        "    - {source: 3, client: 0x20}\n"
+        "  max_pages: tot_pages\n"
+        "client:\n"
+        "  events:\n"
+        "    - expect: {reason: MEM_SHARING, gfn: 0x21, p2mt: ram_shared, flags: [VCPU_PAUSED]}\n"
+        "      respond: {add_pages: 2}\n"
+        "    - expect: {reason: 2}\n"
+        "      respond: {max_pages: 0x200}\n"
+        "final:\n"
+        "  paging:\n"
+        "    - {gfn: 3, p2mt: ram_rw}\n"
+        "  p2mt:\n"
+        "    - {gfn: 0x20, p2mt: ram_shared}\n"
+        "  tot_pages: 4000\n"
+        "  max_pages: 0x1000\n");
+    const struct scenario_sharing *sh = &s->sharing;
+    cr_expect(sh->given);
+    cr_expect(sh->ring, "ring defaults to true");
+    cr_expect_eq(sh->version, 1);
+    cr_assert_eq(sh->nr_share, 2);
+    cr_expect_eq(sh->share[0].source, 0x20);
+    cr_expect_eq(sh->share[0].client, 0x21);
+    cr_expect_eq(sh->share[1].source, 3);
+    cr_expect_eq(sh->share[1].line, 10);
+    cr_expect_eq(sh->share[1].column, 7);
+    cr_expect(sh->max_pages.set);
+    cr_expect(sh->max_pages_tot);
+    cr_expect_eq(sh->max_pages.line, 11);
+    cr_expect_eq(sh->max_pages.column, 14);
+    const struct scenario_event *ev = &s->client.events[0];
+    cr_assert_eq(ev->nr_match, 4);
+    cr_expect_eq(ev->match[0].value, SCENARIO_REASON_MEM_SHARING);
+    cr_expect_eq(ev->match[2].field, SCENARIO_MATCH_P2MT);
+    cr_expect_eq(ev->match[2].value, 12);
+    cr_expect(ev->response.add_pages.set);
+    cr_expect_eq(ev->response.add_pages.value, 2);
+    cr_expect_not(ev->response.max_pages.set);
+    cr_expect(s->client.events[1].response.max_pages.set);
+    cr_expect_eq(s->client.events[1].response.max_pages.value, 0x200);
+    cr_assert_eq(s->final.nr_paging, 2, "final.paging and final.p2mt make one list");
+    cr_expect_eq(s->final.paging[0].gfn, 3);
+    cr_expect_eq(s->final.paging[1].gfn, 0x20);
+    cr_expect_eq(s->final.paging[1].p2mt, 12);
+    cr_expect_eq(s->final.paging[1].line, 22);
+    cr_expect(s->final.tot_pages.set);
+    cr_expect_eq(s->final.tot_pages.value, 4000);
+    cr_expect_eq(s->final.max_pages.value, 0x1000);
+    cr_expect_not(s->final.mapped.set);
+    cr_expect_null(s->final.introspector);
+    scenario_free(s);
+    /* Defaults: no section, no sharing; an empty section is a ring of monitor.version. */
+    s = parse_ok(BASE);
+    cr_expect_not(s->sharing.given);
+    cr_expect_not(s->final.tot_pages.set);
+    scenario_free(s);
+    s = parse_ok(BASE "monitor: {ring: false, version: 1}\nsharing: {}\nclient: {}\n");
+    cr_expect(s->sharing.given);
+    cr_expect(s->sharing.ring);
+    cr_expect_eq(s->sharing.version, 1, "the sharing ring's version follows monitor.version");
+    cr_expect_not(s->sharing.max_pages.set);
+    cr_expect(s->has_client, "a sharing ring alone is enough for a client");
+    scenario_free(s);
+    s = parse_ok(BASE "sharing: {ring: false, max_pages: 0}\n");
+    cr_expect_not(s->sharing.ring);
+    cr_expect_eq(s->sharing.version, 7);
+    cr_expect(s->sharing.max_pages.set);
+    cr_expect_not(s->sharing.max_pages_tot);
+    cr_expect_eq(s->sharing.max_pages.value, 0);
+    scenario_free(s);
+}
+
+/* Bad sharing keys: each error names the key, the value and what was expected. */
+Test(sharing, section_errors)
+{
+    expect_error(BASE "sharing:\n  version: 2\n", 7, 12, "sharing.version is 2; expected 1 or 7");
+    expect_error(BASE "sharing:\n  ring: on\n", 7, 9, "'on' is not a boolean in sharing.ring");
+    expect_error(BASE "sharing:\n  shares: []\n", 7, 3, "unknown key 'shares' in sharing",
+                 "expected one of: ring, version, share, max_pages");
+    expect_error(BASE "sharing:\n  share: {source: 1, client: 2}\n", 7, 10,
+                 "sharing.share is a mapping; expected a list");
+    expect_error(BASE "sharing:\n  share:\n    - {source: 1}\n", 8, 7,
+                 "missing key 'client' in sharing.share[0]; expected source and client (two gfns)");
+    expect_error(BASE "sharing:\n  share:\n    - {source: 1, client: 1}\n", 8, 27,
+                 "sharing.share[0].client is gfn 0x1, the same as its source",
+                 "expected two different gfns");
+    expect_error(BASE "sharing:\n  share:\n    - {source: 0x1000, client: 1}\n", 8, 16,
+                 "sharing.share[0].source is gfn 0x1000, beyond guest memory (16M: gfns 0x0 to 0xfff)",
+                 "expected a gfn below 0x1000");
+    expect_error(BASE "sharing:\n  share:\n    - {source: 1, client: 2, handle: 3}\n", 8, 30,
+                 "unknown key 'handle' in sharing.share[0]; expected one of: source, client");
+    expect_error(BASE "sharing:\n  max_pages: all\n", 7, 14,
+                 "'all' is neither a number nor tot_pages in sharing.max_pages",
+                 "expected a number of pages, or tot_pages");
+    expect_error(BASE "sharing:\n  max_pages: -1\n", 7, 14, "'-1' is neither a number nor tot_pages");
+    expect_error(BASE "sharing:\n  max_pages: [1]\n", 7, 14,
+                 "sharing.max_pages is a list; expected a decimal or 0x-hex number");
+    expect_error(BASE "sharing: [1]\n", 6, 10, "sharing is a list; expected a mapping");
+}
+
+/* MEM_SHARING needs the sharing ring; max_pages / add_pages answer MEM_SHARING only. */
+Test(sharing, client_errors)
+{
+    expect_error(BASE "client:\n  events:\n    - expect: {reason: MEM_SHARING}\n", 8, 24,
+                 "client.events[0].expect.reason is MEM_SHARING but no sharing ring is enabled",
+                 "expected a sharing section");
+    expect_error(BASE "sharing: {ring: false}\nclient:\n  events:\n    - expect: {reason: 2}\n", 9, 24,
+                 "no sharing ring is enabled");
+    expect_error(BASE "monitor: {ring: false}\nsharing: {ring: false}\nclient: {}\n", 8, 9,
+                 "no paging or sharing ring is enabled");
+    expect_error(BASE "sharing: {}\nclient:\n  events:\n    - expect: {}\n      respond: {add_pages: 1}\n",
+                 10, 28, "client.events[0].respond.add_pages answers a MEM_SHARING event",
+                 "does not name a reason; expected reason: MEM_SHARING");
+    expect_error(BASE "sharing: {}\nclient:\n  events:\n    - expect: {reason: MEM_ACCESS}\n"
+                 "      respond: {max_pages: 9}\n", 10, 28,
+                 "client.events[0].respond.max_pages answers a MEM_SHARING event, but "
+                 "client.events[0].expect.reason is MEM_ACCESS; expected reason: MEM_SHARING");
+    expect_error(BASE "sharing: {}\nclient:\n  events:\n    - expect: {reason: MEM_SHARING}\n"
+                 "      respond: {max_pages: 9, add_pages: 1}\n", 10, 31,
+                 "both max_pages and add_pages in client.events[0].respond; expected at most one");
+    expect_error(BASE "sharing: {}\nclient:\n  events:\n    - expect: {reason: MEM_SHARING}\n"
+                 "      respond: {add_pages: 0}\n", 10, 28,
+                 "client.events[0].respond.add_pages is 0; expected at least 1");
+    expect_error(BASE "sharing: {}\nclient:\n  events:\n    - expect: {reason: MEM_SHARING}\n"
+                 "      respond: {max_pages: lots}\n", 10, 28,
+                 "'lots' is not a number in client.events[0].respond.max_pages");
+}
+
+Test(sharing, final_errors)
+{
+    expect_error(BASE "final:\n  p2mt:\n    - {gfn: 1}\n", 8, 7,
+                 "missing key 'p2mt' in final.p2mt[0]; expected gfn and p2mt");
+    expect_error(BASE "final:\n  p2mt:\n    - {gfn: 0x1000, p2mt: ram_shared}\n", 8, 13,
+                 "final.p2mt[0].gfn is gfn 0x1000, beyond guest memory");
+    expect_error(BASE "final:\n  p2mt:\n    - {gfn: 1, p2mt: shared}\n", 8, 22,
+                 "'shared' is not a p2m type in final.p2mt[0].p2mt");
+    expect_error(BASE "final:\n  p2mt: {gfn: 1}\n", 7, 9, "final.p2mt is a mapping; expected a list");
+    expect_error(BASE "final:\n  tot_pages: many\n", 7, 14, "'many' is not a number in final.tot_pages");
+    expect_error(BASE "final:\n  max_pages: -3\n", 7, 14, "'-3' is negative in final.max_pages");
+    expect_error(BASE "final:\n  mapped: 1\n", 7, 3, "unknown key 'mapped' in final",
+                 "tot_pages, max_pages, introspector");
+}
+
+/* ---- The introspector: a second domain with KVM hypercalls and a map token ------------------ */
+
+/* A minimal introspector section, lines 6-10 after BASE. */
+#define INTRO                                                                                 \
+    "introspector:\n"                                                                         \
+    "  code_bytes: \"f4\"\n"                                                                  \
+    "  entry: 0x1000\n"                                                                       \
+    "  mappings:\n"                                                                           \
+    "    - {gla: 0x1000, gpa: 0x1000, size: 4K}\n"
+
+/* Every introspector key arrives in its own guest model; final.introspector in its own final. */
+Test(introspector, keys_in_model)
+{
+    struct scenario *s = parse_ok(BASE
+        "introspector:\n"
+        "  mode: pae32\n"
+        "  memory: 1M\n"
+        "  vcpus: 2\n"
+        "  code: |\n"
+        "    hlt\n"
+        "  entry: 0x400000\n"
+        "  token_gpa: 0x30000\n"
+        "  mappings:\n"
+        "    - {gla: 0x400000, gpa: 0x10000, size: 4K, rights: rx}\n"
+        "    - {gla: 0x500000, gpa: 0x30000, size: 4K, rights: r}\n"
+        "  data:\n"
+        "    - {gpa: 0x40000, bytes: \"aa\"}\n"
+        "  registers: {rsp: 0x8000}\n"
+        "  idt_handler: 0x400000\n"
+        "final:\n"
+        "  guest: halted\n"
+        "  introspector:\n"
+        "    guest: limit\n"
+        "    registers: {r8: 0}\n"
+        "    vcpus:\n"
+        "      - {vcpu: 1, registers: {rax: 2}}\n"
+        "    memory:\n"
+        "      - {gpa: 0xff000, bytes: \"00\"}\n"
+        "    mapped: 1\n");
+    const struct scenario_introspector *in = &s->introspector;
+    cr_expect(in->given);
+    cr_expect_eq(in->line, 7);
+    cr_expect_eq(in->guest.mode, SCENARIO_MODE_PAE32);
+    cr_expect_eq(in->guest.memory, 1u << 20);
+    cr_expect_eq(in->guest.vcpus, 2);
+    cr_expect_eq(in->guest.hypercalls, SCENARIO_HYPERCALLS_KVM, "always KVM");
+    cr_expect_str_eq(in->guest.code, "hlt\n");
+    cr_expect_eq(in->guest.code_first_line, 11);
+    cr_expect_eq(in->guest.entry, 0x400000);
+    cr_expect_eq(in->guest.entry_gpa, 0x10000);
+    cr_assert_eq(in->guest.nr_mappings, 2);
+    cr_expect_eq(in->guest.mappings[1].gpa, 0x30000);
+    cr_assert_eq(in->guest.nr_data, 1);
+    cr_expect_eq(in->guest.registers.n, 1);
+    cr_expect(in->guest.idt_handler.set);
+    cr_expect(in->token_gpa.set);
+    cr_expect_eq(in->token_gpa.value, 0x30000);
+    cr_expect_eq(in->token_gpa.line, 13);
+    cr_expect_eq(s->guest.memory, 16u << 20, "the main guest is untouched");
+    cr_expect_eq(s->guest.hypercalls, SCENARIO_HYPERCALLS_XEN);
+    const struct scenario_final *fi = s->final.introspector;
+    cr_assert_not_null(fi);
+    cr_expect_eq(s->final.guest, SCENARIO_END_HALTED);
+    cr_expect_eq(fi->guest, SCENARIO_END_LIMIT);
+    cr_assert_eq(fi->nr_vcpus, 2);
+    cr_expect_eq(fi->vcpus[1].vcpu, 1);
+    cr_assert_eq(fi->nr_memory, 1);
+    cr_expect_eq(fi->memory[0].gpa, 0xff000, "within the introspector's 1M");
+    cr_expect(fi->mapped.set);
+    cr_expect_eq(fi->mapped.value, 1);
+    cr_expect_eq(fi->mapped.line, 30);
+    scenario_free(s);
+    /* token_gpa is optional; the defaults are the guest's. */
+    s = parse_ok(BASE INTRO);
+    cr_expect(s->introspector.given);
+    cr_expect_not(s->introspector.token_gpa.set);
+    cr_expect_eq(s->introspector.guest.memory, 16u << 20);
+    cr_expect_eq(s->introspector.guest.vcpus, 1);
+    cr_expect_eq(s->introspector.guest.mode, SCENARIO_MODE_LONG);
+    cr_expect_null(s->final.introspector);
+    scenario_free(s);
+    s = parse_ok(BASE);
+    cr_expect_not(s->introspector.given);
+    scenario_free(s);
+}
+
+/* Bad introspector keys: the errors name "introspector", not "guest". */
+Test(introspector, section_errors)
+{
+    expect_error(BASE INTRO "  hypercalls: kvm\n", 11, 3,
+                 "'hypercalls' in introspector: the introspector always uses the KVM hypercall ABI",
+                 "expected no hypercalls key");
+    expect_error(BASE INTRO "  singlestep: [0]\n", 11, 3, "'singlestep' in introspector",
+                 "expected no singlestep key");
+    expect_error(BASE INTRO "  token: 0x1000\n", 11, 3, "unknown key 'token' in introspector",
+                 "token_gpa");
+    expect_error(BASE INTRO "  token_gpa: 0xfffff0\n", 11, 14,
+                 "introspector.token_gpa is 0xfffff0, but the 32-byte token would not fit",
+                 "expected token_gpa + 32 <= memory");
+    expect_error(BASE INTRO "  token_gpa: 0x1000000\n", 11, 14, "the 32-byte token would not fit");
+    expect_error(BASE INTRO "  memory: 32K\n", 11, 11, "introspector.memory is 32K; expected 64K to 1G");
+    expect_error(BASE INTRO "  vcpus: 65\n", 11, 10, "introspector.vcpus is 65; expected 1 to 64");
+    expect_error(BASE "introspector:\n  code_bytes: \"f4\"\n  entry: 0x1000\n", 7, 3,
+                 "missing key 'mappings' in introspector");
+    expect_error(BASE "introspector:\n  code_bytes: \"f4\"\n  entry: 0x3000\n  mappings:\n"
+                 "    - {gla: 0x1000, gpa: 0x1000, size: 4K}\n", 8, 10,
+                 "introspector.entry 0x3000 is not inside any mapping",
+                 "expected a gla covered by introspector.mappings");
+    expect_error(BASE "introspector:\n  code_bytes: \"f4\"\n  entry: 0x1000\n  mappings:\n"
+                 "    - {gla: 0x1000, gpa: 0x1000, size: 8K}\n    - {gla: 0x2000, gpa: 0x1000, size: 4K}\n",
+                 11, 7, "introspector.mappings[1] (gla 0x2000 to 0x2fff) overlaps introspector.mappings[0]");
+    expect_error(BASE "introspector:\n  memory: 1M\n  code_bytes: \"f4\"\n  entry: 0x1000\n  mappings:\n"
+                 "    - {gla: 0x1000, gpa: 0x100000, size: 4K}\n", 11, 26,
+                 "introspector.mappings[0] maps gpa 0x100000 to 0x100fff, beyond guest memory (1M");
+    expect_error(BASE INTRO "  data: [{gpa: 0x1000000, bytes: \"00\"}]\n", 11, 16,
+                 "introspector.data[0] (1 bytes at gpa 0x1000000) extends beyond guest memory");
+    expect_error(BASE "introspector: 1\n", 6, 15, "introspector is a single value; expected a mapping");
+}
+
+/* final.introspector: only with an introspector, only its keys, checked against its guest. */
+Test(introspector, final_errors)
+{
+    expect_error(BASE "final:\n  introspector: {guest: halted}\n", 7, 3,
+                 "final.introspector is given but the scenario has no introspector section",
+                 "expected an introspector section");
+    expect_error(BASE INTRO "final:\n  introspector: {events: 0}\n", 12, 18,
+                 "unknown key 'events' in final.introspector",
+                 "expected one of: guest, registers, vcpus, memory, shutdown_reason, mapped");
+    expect_error(BASE INTRO "final:\n  introspector: {guest: stopped}\n", 12, 25,
+                 "'stopped' is not a final guest state in final.introspector.guest");
+    expect_error(BASE INTRO "final:\n  introspector:\n    vcpus: [{vcpu: 1, registers: {}}]\n", 13, 20,
+                 "final.introspector.vcpus[0].vcpu is 1, but the introspector has 1 vcpu");
+    expect_error(BASE INTRO "final:\n  introspector:\n    registers: {rax: 1}\n    vcpus: [{vcpu: 0, registers: {}}]\n",
+                 14, 20, "vcpu 0 has registers twice in final.introspector");
+    expect_error(BASE INTRO "final:\n  introspector:\n    memory: [{gpa: 0x1000000, bytes: \"00\"}]\n",
+                 13, 20, "final.introspector.memory[0] (1 bytes at gpa 0x1000000) extends beyond");
+    expect_error(BASE INTRO "final:\n  introspector: {mapped: x}\n", 12, 26,
+                 "'x' is not a number in final.introspector.mapped");
+    expect_error(BASE INTRO "final:\n  introspector: {guest: halted, shutdown_reason: 0}\n", 12, 50,
+                 "final.introspector.shutdown_reason is given but final.introspector.guest is halted");
+    expect_error(BASE INTRO "final:\n  introspector: {introspector: {}}\n", 12, 18,
+                 "unknown key 'introspector' in final.introspector");
 }
