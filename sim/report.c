@@ -32,14 +32,15 @@ static void access_letters(char *buf, uint32_t flags)
     buf[n] = 0;
 }
 
-static size_t flag_names(char *buf, size_t len, uint32_t flags)
+/* "A|B", "bitN" for a bit with no name, or "none": flags named by `name_of`. */
+static size_t bit_names(char *buf, size_t len, uint32_t flags, const char *(*name_of)(unsigned))
 {
     size_t n = 0;
     buf[0] = 0;
     for (unsigned bit = 0; bit < 32 && n < len; bit++) {
         if (!(flags & (1u << bit)))
             continue;
-        const char *name = vme_flag_name(bit);
+        const char *name = name_of(bit);
         int w = name ? snprintf(buf + n, len - n, "%s%s", n ? "|" : "", name)
                      : snprintf(buf + n, len - n, "%sbit%u", n ? "|" : "", bit);
         if (w > 0)
@@ -50,22 +51,15 @@ static size_t flag_names(char *buf, size_t len, uint32_t flags)
     return n;
 }
 
+static size_t flag_names(char *buf, size_t len, uint32_t flags)
+{
+    return bit_names(buf, len, flags, vme_flag_name);
+}
+
 /* "DROP_PAGE|EVICT_FAIL", or "none": u.mem_paging.flags. */
 static void paging_flag_names(char *buf, size_t len, uint32_t flags)
 {
-    size_t n = 0;
-    buf[0] = 0;
-    for (unsigned bit = 0; bit < 32 && n < len; bit++) {
-        if (!(flags & (1u << bit)))
-            continue;
-        const char *name = scenario_paging_flag_name(bit);
-        int w = name ? snprintf(buf + n, len - n, "%s%s", n ? "|" : "", name)
-                     : snprintf(buf + n, len - n, "%sbit%u", n ? "|" : "", bit);
-        if (w > 0)
-            n += (size_t)w;
-    }
-    if (!flags)
-        snprintf(buf, len, "none");
+    bit_names(buf, len, flags, scenario_paging_flag_name);
 }
 
 /* snprintf that appends and never runs past the buffer. */

@@ -658,7 +658,7 @@ static void check_domain(struct run *r, const struct scenario_final *f, struct s
             check(r, false, m->line, m->column, "%smemory at gpa %#" PRIx64 "+%zu cannot be read: %s",
                   who, m->gpa, m->bytes.len, buf ? sim_error(d) : "out of memory");
         else
-            check(r, false, m->line, m->column, "%smemory at gpa %#" PRIx64 ": byte %zu is %#04x, expected %#04x",
+            check(r, false, m->line, m->column, "%smemory at gpa %#" PRIx64 ": byte %zu is 0x%02x, expected 0x%02x",
                   who, m->gpa, diff, p[diff], m->bytes.data[diff]);
         free(buf);
     }

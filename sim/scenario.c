@@ -1468,6 +1468,27 @@ static int get_gfns(struct ctx *c, const yaml_node_t *n, const char *path,
     return 0;
 }
 
+/* A ring section's `ring` (default true) and `version` (1 or 7, default monitor.version). */
+static int get_ring_opts(struct ctx *c, const char *section, yaml_node_t *ring_node,
+                         const yaml_node_t *version_node, bool *ring, uint32_t *version)
+{
+    char path[PATH_MAX_LEN];
+    int rc;
+    *ring = true;
+    *version = c->s->monitor.version;
+    snprintf(path, sizeof(path), "%s.ring", section);
+    if (ring_node && (rc = get_bool(c, ring_node, path, ring)))
+        return rc;
+    if (version_node) {
+        snprintf(path, sizeof(path), "%s.version", section);
+        if ((rc = get_u32(c, version_node, path, 0, UINT32_MAX, version)))
+            return rc;
+        if (*version != 1 && *version != 7)
+            return fail(c, version_node, "%s is %s; expected 1 or 7", path, show(version_node).s);
+    }
+    return 0;
+}
+
 static int parse_paging(struct ctx *c, yaml_node_t *n)
 {
     static const char *const keys[] = {"ring", "version", "nominate", "evict"};
@@ -1478,19 +1499,10 @@ static int parse_paging(struct ctx *c, yaml_node_t *n)
     if (rc)
         return rc;
     p->given = true;
-    p->ring = true;
-    p->version = c->s->monitor.version;
     p->line = line_of(n);
     p->column = column_of(n);
-    if (f.val[K_RING] && (rc = get_bool(c, f.val[K_RING], "paging.ring", &p->ring)))
+    if ((rc = get_ring_opts(c, "paging", f.val[K_RING], f.val[K_VERSION], &p->ring, &p->version)))
         return rc;
-    if (f.val[K_VERSION]) {
-        const yaml_node_t *v = f.val[K_VERSION];
-        if ((rc = get_u32(c, v, "paging.version", 0, UINT32_MAX, &p->version)))
-            return rc;
-        if (p->version != 1 && p->version != 7)
-            return fail(c, v, "paging.version is %s; expected 1 or 7", show(v).s);
-    }
     if (f.val[K_NOMINATE] &&
         (rc = get_gfns(c, f.val[K_NOMINATE], "paging.nominate", &p->nominate, &p->nr_nominate)))
         return rc;
@@ -1566,19 +1578,10 @@ static int parse_sharing(struct ctx *c, yaml_node_t *n)
     if (rc)
         return rc;
     sh->given = true;
-    sh->ring = true;
-    sh->version = c->s->monitor.version;
     sh->line = line_of(n);
     sh->column = column_of(n);
-    if (f.val[K_RING] && (rc = get_bool(c, f.val[K_RING], "sharing.ring", &sh->ring)))
+    if ((rc = get_ring_opts(c, "sharing", f.val[K_RING], f.val[K_VERSION], &sh->ring, &sh->version)))
         return rc;
-    if (f.val[K_VERSION]) {
-        const yaml_node_t *v = f.val[K_VERSION];
-        if ((rc = get_u32(c, v, "sharing.version", 0, UINT32_MAX, &sh->version)))
-            return rc;
-        if (sh->version != 1 && sh->version != 7)
-            return fail(c, v, "sharing.version is %s; expected 1 or 7", show(v).s);
-    }
     if (f.val[K_SHARE] && (rc = get_shares(c, f.val[K_SHARE], sh)))
         return rc;
     const yaml_node_t *mp = f.val[K_MAX_PAGES];
