@@ -301,6 +301,16 @@ void cpu_p2m_restricted(struct cpu *c, uint64_t gfn);
  */
 #define CPU_MAX_AREAS 8
 int cpu_map_area(struct cpu *c, uint8_t *host, uint64_t size);
+/*
+ * Another view of the same memory (an altp2m view): the restriction and remap
+ * bitmaps cpu_memory.restricted/remapped are replaced (NULL: none; rights and
+ * frame must exist for a non-NULL one) and the vCPU's TLB is flushed — when
+ * called from a handler inside cpu_run, as the run leaves the engine (from a
+ * TLB fill's handler: before the access is retried).  Translated
+ * code is kept: it is keyed by the frame, so a view that maps another frame
+ * at a gfn simply reaches other code.
+ */
+int cpu_set_view(struct cpu *c, const uint64_t *restricted, const uint64_t *remapped);
 /* Forget which blocks were scanned for intercepted instructions (after code changes). */
 int cpu_flush_code(struct cpu *c);
 

@@ -223,6 +223,20 @@ void cpu_p2m_restricted(struct cpu *c, uint64_t gfn)
         cpu_tlb_flush(c);
 }
 
+int cpu_set_view(struct cpu *c, const uint64_t *restricted, const uint64_t *remapped)
+{
+    if ((restricted && !c->mem.rights) || (remapped && !c->mem.frame))
+        return -EINVAL;
+    c->mem.restricted = restricted;
+    c->mem.remapped = remapped;
+    /* Never flush Unicorn's TLB from inside the engine (its own fill loops forever). */
+    if (c->in_fill || c->running)
+        c->flush_pending = true;
+    else
+        cpu_tlb_flush(c);
+    return 0;
+}
+
 /*
  * An event for the walker's own access to a page-table entry (FAULT_IN_GPT).  Xen reports the
  * exact linear address being translated (GUEST_LINEAR_ADDRESS), as for FAULT_WITH_GLA, while

@@ -59,11 +59,6 @@ void sim_domain_crash(struct sim_domain *d, const char *fmt, ...)
     sim_note(d, SIM_NOTE_ACTION, 0, NULL, "domain crashed: %s", d->crash_why);
 }
 
-static unsigned sim_rights(void *opaque, uint64_t gfn)
-{
-    const struct sim_domain *d = opaque;
-    return p2m_rights(d->host_p2m, gfn);
-}
 
 void sim_set_client(struct sim_domain *d, sim_client_fn fn, void *opaque)
 {
@@ -186,8 +181,7 @@ int sim_domain_create(struct sim_domain **out, const struct sim_config *cfg)
         .mode = cfg->mode,
         .mem = {.ram = d->ram, .size = d->ram_size,
                 .restricted = p2m_restricted_bitmap(d->host_p2m),
-                .rights = sim_rights, .remapped = d->remapped, .frame = sim_frame_cb,
-                .opaque = d},
+                .rights = sim_vcpu_rights, .remapped = d->remapped, .frame = sim_vcpu_frame},
         .intercept = d->intercept,
     };
     for (unsigned i = 0; i < cfg->nr_vcpus; i++) {
@@ -195,6 +189,7 @@ int sim_domain_create(struct sim_domain **out, const struct sim_config *cfg)
         v->domain = d;
         v->id = i;
         v->state = SIM_VCPU_RUNNABLE;
+        cc.mem.opaque = v; /* the vCPU's view decides its rights and frames */
         if ((rc = cpu_create(&v->cpu, &cc)) < 0)
             goto fail;
         cpu_set_handler(v->cpu, sim_cpu_handler, v);
@@ -216,6 +211,7 @@ void sim_domain_destroy(struct sim_domain *d)
     sim_kvmi_free(d);
     sim_monitor_free(d);
     sim_sharing_free(d);
+    sim_altp2m_free(d);
     if (d->vcpus)
         for (unsigned i = 0; i < d->nr_vcpus; i++)
             cpu_destroy(d->vcpus[i].cpu);
@@ -340,6 +336,8 @@ int sim_p2m_set_access(struct sim_domain *d, unsigned access, uint64_t first_gfn
                              access, (unsigned long long)first_gfn, (unsigned long long)nr,
                              (unsigned)access >= P2M_ACCESS_COUNT ? "unknown access type" : "range beyond the p2m",
                              (unsigned long long)p2m_nr_gfns(d->host_p2m));
+    if (first_gfn != ~0ull)
+        sim_altp2m_host_access_changed(d, first_gfn, nr);
     if (lost)
         sim_p2m_changed(d, first_gfn, nr);
     return 0;

@@ -10,10 +10,10 @@
 
 #include "sim_internal.h"
 
-static void set_one(struct sim_domain *d, uint64_t gfn, enum p2m_access a)
+/* A conversion on the p2m the vCPU runs on (its altp2m view, or the host's). */
+static void set_one(struct sim_domain *d, struct sim_vcpu *v, uint64_t gfn, enum p2m_access a)
 {
-    bool lost;
-    if (p2m_set_access(d->host_p2m, gfn, 1, a, &lost) == 0 && lost)
+    if (sim_vcpu_set_access(v, gfn, a))
         sim_p2m_changed(d, gfn, 1);
 }
 
@@ -21,7 +21,8 @@ void sim_mem_access_fault(struct sim_domain *d, struct sim_vcpu *v, const struct
 {
     uint64_t gfn = a->gpa >> CPU_PAGE_SHIFT;
     enum p2m_access access;
-    if (p2m_get_access(d->host_p2m, gfn, &access) < 0) {
+    /* Judged by the vCPU's view (p2m_mem_access_check on the altp2m in use). */
+    if (p2m_get_access(sim_vcpu_p2m(v), gfn, &access) < 0) {
         sim_domain_crash(d, "vCPU %u accessed gfn %#llx, beyond guest RAM", v->id, (unsigned long long)gfn);
         return;
     }
@@ -45,7 +46,7 @@ void sim_mem_access_fault(struct sim_domain *d, struct sim_vcpu *v, const struct
 
     /* 1. A write to rx2rw turns it into rw and retries, with no event. */
     if ((a->kind & P2M_W) && access == P2M_ACCESS_RX2RW) {
-        set_one(d, gfn, P2M_ACCESS_RW);
+        set_one(d, v, gfn, P2M_ACCESS_RW);
         sim_note(d, SIM_NOTE_ACTION, v->id, NULL,
                  "write to gfn %#llx (rx2rw): access becomes rw, no event", (unsigned long long)gfn);
         return;
@@ -53,7 +54,7 @@ void sim_mem_access_fault(struct sim_domain *d, struct sim_vcpu *v, const struct
     /* 2. n2rwx becomes rwx; the event is asynchronous and the access goes ahead. */
     bool sync = true;
     if (access == P2M_ACCESS_N2RWX) {
-        set_one(d, gfn, P2M_ACCESS_RWX);
+        set_one(d, v, gfn, P2M_ACCESS_RWX);
         sync = false;
         sim_note(d, SIM_NOTE_ACTION, v->id, NULL,
                  "access to gfn %#llx (n2rwx): access becomes rwx, the event is asynchronous",
@@ -68,7 +69,7 @@ void sim_mem_access_fault(struct sim_domain *d, struct sim_vcpu *v, const struct
             return;
         }
         if (access != P2M_ACCESS_N2RWX) {
-            set_one(d, gfn, P2M_ACCESS_RWX);
+            set_one(d, v, gfn, P2M_ACCESS_RWX);
             sim_note(d, SIM_NOTE_ACTION, v->id, NULL,
                      "no vm_event listener: restrictions on gfn %#llx lifted (rwx), access retried",
                      (unsigned long long)gfn);
@@ -110,7 +111,7 @@ void sim_emulate_check(struct sim_domain *d, struct sim_vcpu *v, const struct vm
      */
     enum p2m_access access;
     bool violation = true;
-    if (p2m_get_access(d->host_p2m, rsp->u.mem_access.gfn, &access) == 0)
+    if (p2m_get_access(sim_vcpu_p2m(v), rsp->u.mem_access.gfn, &access) == 0)
         violation = p2m_access_violates(access, rsp->u.mem_access.flags);
     if (!violation && !(rsp->u.mem_access.flags & (VME_MEM_ACCESS_R | VME_MEM_ACCESS_W | VME_MEM_ACCESS_X))) {
         sim_note(d, SIM_NOTE_ACTION, v->id, NULL,

@@ -84,12 +84,6 @@ uint8_t *sim_frame(struct sim_domain *d, uint64_t gfn)
     return d->ram + gfn * CPU_PAGE_SIZE;
 }
 
-uint8_t *sim_frame_cb(void *opaque, uint64_t gfn)
-{
-    struct sim_domain *d = opaque;
-    return gfn < d->nr_gfns ? d->frame_of[gfn] : NULL;
-}
-
 void sim_gfn_set_frame(struct sim_domain *d, uint64_t gfn, uint8_t *frame)
 {
     if (gfn >= d->nr_gfns)
@@ -99,6 +93,7 @@ void sim_gfn_set_frame(struct sim_domain *d, uint64_t gfn, uint8_t *frame)
         d->remapped[gfn / 64] |= 1ull << (gfn % 64);
     else
         d->remapped[gfn / 64] &= ~(1ull << (gfn % 64));
+    sim_altp2m_host_frame_changed(d, gfn);
     sim_p2m_changed(d, gfn, 1);
     /* Code translated from the old frame must not run for the new one (never flushed in the engine). */
     if (d->ran)

@@ -115,9 +115,14 @@ void sim_ring_post(struct sim_domain *d, struct sim_monitor *m, struct sim_vcpu 
         req->flags |= VME_FLAG_VCPU_PAUSED;
         v->pause_count++; /* vm_event_vcpu_pause */
     }
-    /* Only monitor_traps fills the registers; paging and sharing requests carry none (zeros). */
-    if (m->idx == SIM_RING_MONITOR)
+    /* Only monitor_traps fills the registers and says which altp2m view the vCPU is on. */
+    if (m->idx == SIM_RING_MONITOR) {
         sim_fill_regs(v, &req->regs);
+        if (d->altp2m_active) {
+            req->flags |= VME_FLAG_ALTERNATE_P2M;
+            req->altp2m_idx = v->view;
+        }
+    }
     int rc = vme_encode(m->version, req, slot);
     if (rc < 0) {
         ring_cancel_claim(m->ring);
@@ -285,6 +290,8 @@ static void monitor_apply(struct sim_domain *d, struct sim_monitor *m, const str
         v->single_step = !v->single_step;
         sim_vcpu_sync_singlestep(v);
     }
+    if (rsp->flags & VME_FLAG_ALTERNATE_P2M)
+        sim_altp2m_check(d, v, rsp->altp2m_idx);
     if (rsp->flags & VME_FLAG_SET_REGISTERS) {
         v->resume.set_gprs = true;
         v->resume.gprs = rsp->regs;

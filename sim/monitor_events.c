@@ -30,6 +30,9 @@ int sim_update_intercept(struct sim_domain *d)
         mask |= 1u << CPU_INSN_WRMSR;
     if (m->software_breakpoint)
         mask |= 1u << CPU_INSN_INT3;
+    /* VMFUNC switches views where the mode lets the guest (altp2m_vcpu_update_vmfunc_ve). */
+    if (d->altp2m_active && d->altp2m_mode != SIM_ALTP2M_EXTERNAL)
+        mask |= 1u << CPU_INSN_VMFUNC;
     if (mask == d->intercept)
         return 0;
     /* A flush of the code cache per vCPU (~20 ms each): only when the monitors change. */
@@ -235,6 +238,8 @@ bool sim_insn_wants_exit(struct sim_domain *d, struct sim_vcpu *v, const struct 
         return msr_test(m, false, in->index);
     case CPU_INSN_INT3:
         return m->software_breakpoint;
+    case CPU_INSN_VMFUNC:
+        return (d->intercept >> CPU_INSN_VMFUNC) & 1;
     case CPU_INSN_VMCALL:
     case CPU_INSN_VMMCALL:
         /* Hypercalls are made outside the engine (sim/hypercall.c). */
@@ -400,6 +405,10 @@ int sim_insn_intercept(struct sim_domain *d, struct sim_vcpu *v, const struct cp
     case CPU_INSN_INT3:
         if (d->mon.software_breakpoint)
             return intercept_int3(d, v, in);
+        break;
+    case CPU_INSN_VMFUNC:
+        if (sim_insn_wants_exit(d, v, in))
+            return sim_altp2m_vmfunc(d, v, in);
         break;
     case CPU_INSN_VMCALL:
     case CPU_INSN_VMMCALL:

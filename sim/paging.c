@@ -87,7 +87,7 @@ int sim_paging_nominate(struct sim_domain *d, uint64_t gfn)
     if (d->map_refs && d->map_refs[gfn])
         return sim_set_error(d, -EBUSY, "gfn %#llx cannot be nominated: another domain maps its page "
                              "(KVM_HC_MEM_MAP), an extra reference (Xen: EBUSY)", (unsigned long long)gfn);
-    p2m_set_paging(d->host_p2m, gfn, P2M_PAGING_OUT, true);
+    sim_set_paging(d, gfn, P2M_PAGING_OUT, true);
     gfn_changed(d, gfn, false);
     return 0;
 }
@@ -103,7 +103,7 @@ int sim_paging_evict(struct sim_domain *d, uint64_t gfn)
     /* The frame is freed: scrub_one_page, and the gfn maps nothing. */
     memset(d->ram + gfn * CPU_PAGE_SIZE, 0, CPU_PAGE_SIZE);
     d->tot_pages--;
-    p2m_set_paging(d->host_p2m, gfn, P2M_PAGING_PAGED, false);
+    sim_set_paging(d, gfn, P2M_PAGING_PAGED, false);
     gfn_changed(d, gfn, true);
     return 0;
 }
@@ -132,7 +132,7 @@ int sim_paging_load(struct sim_domain *d, uint64_t gfn, const void *page)
         copied = true;
     }
     /* "Make the page already guest-accessible": ram_rw now (log-dirty is never on). */
-    p2m_set_paging(d->host_p2m, gfn, P2M_PAGING_NONE, true);
+    sim_set_paging(d, gfn, P2M_PAGING_NONE, true);
     gfn_changed(d, gfn, copied);
     sim_note(d, SIM_NOTE_ACTION, 0, NULL, "gfn %#llx loaded by the pager: ram_rw", (unsigned long long)gfn);
     paging_wake(d, gfn);
@@ -183,7 +183,7 @@ void sim_paging_populate(struct sim_domain *d, struct sim_vcpu *v, uint64_t gfn)
     /* A nominated page was never evicted: the pager's evict will fail now. */
     if (t == P2M_PAGING_OUT)
         req.u.paging.flags |= VME_MEM_PAGING_EVICT_FAIL;
-    p2m_set_paging(d->host_p2m, gfn, P2M_PAGING_IN, p2m_paging_has_frame(d->host_p2m, gfn));
+    sim_set_paging(d, gfn, P2M_PAGING_IN, p2m_paging_has_frame(d->host_p2m, gfn));
     sim_note(d, SIM_NOTE_ACTION, v->id, NULL, "vCPU %u touched gfn %#llx (%s): paging_in, the pager is asked",
              v->id, (unsigned long long)gfn, t == P2M_PAGING_OUT ? "paging_out" : "paged");
     /* A full ring queues the vCPU with its request (the state change above is already made). */
@@ -202,7 +202,7 @@ void sim_paging_populate_foreign(struct sim_domain *d, uint64_t gfn)
     req.u.paging.p2mt = P2M_PAGING_PAGED;
     if (sim_ring_post_foreign(d, &d->paging, &req) < 0)
         return; /* a full ring: the slot could not be had, the gfn stays paged (Xen returns early too) */
-    p2m_set_paging(d->host_p2m, gfn, P2M_PAGING_IN, false);
+    sim_set_paging(d, gfn, P2M_PAGING_IN, false);
     sim_note(d, SIM_NOTE_ACTION, 0, NULL, "the toolstack touched paged gfn %#llx: paging_in, the pager is asked "
              "(FOREIGN)", (unsigned long long)gfn);
 }
@@ -215,7 +215,7 @@ void sim_p2m_paging_resume(struct sim_domain *d, const struct vme_msg *rsp)
     /* Only pages prepared properly, or nominated but never evicted: paging_in with a frame. */
     if (p2m_get_paging(d->host_p2m, gfn) != P2M_PAGING_IN || !p2m_paging_has_frame(d->host_p2m, gfn))
         return;
-    p2m_set_paging(d->host_p2m, gfn, P2M_PAGING_NONE, true);
+    sim_set_paging(d, gfn, P2M_PAGING_NONE, true);
     gfn_changed(d, gfn, false);
     sim_note(d, SIM_NOTE_ACTION, rsp->vcpu_id, NULL, "gfn %#llx is ram_rw again (p2m_mem_paging_resume)",
              (unsigned long long)gfn);

@@ -113,7 +113,7 @@ int sim_sharing_nominate(struct sim_domain *d, uint64_t gfn, uint64_t *handle)
     d->pool_handle[idx] = ++d->next_handle;
     d->gfn_pool[gfn] = idx;
     d->tot_pages--; /* page_make_sharable: the page now belongs to dom_cow */
-    p2m_set_shared(d->host_p2m, gfn, true);
+    sim_set_shared(d, gfn, true);
     sim_gfn_set_frame(d, gfn, pool_frame(d, idx));
     *handle = d->pool_handle[idx];
     sim_note(d, SIM_NOTE_ACTION, 0, NULL, "gfn %#llx nominated for sharing: ram_shared, handle %llu",
@@ -174,7 +174,7 @@ int sim_sharing_unshare(struct sim_domain *d, uint64_t gfn)
         d->pool_free[d->pool_nfree++] = idx;
     }
     d->gfn_pool[gfn] = NO_POOL;
-    p2m_set_shared(d->host_p2m, gfn, false);
+    sim_set_shared(d, gfn, false);
     sim_gfn_set_frame(d, gfn, NULL);
     return 0;
 }

@@ -201,6 +201,58 @@ uint64_t sim_max_pages(const struct sim_domain *d);
 /* xc_domain_setmaxmem in pages: never refused; below tot_pages no allocation succeeds. */
 void sim_set_max_pages(struct sim_domain *d, uint64_t pages);
 
+/* ---- altp2m (HVMOP_altp2m, xc_altp2m_*; sim/altp2m.c, spec §5) ------------ */
+
+/*
+ * Alternate p2m views.  HVM_PARAM_ALTP2M's modes: disabled, mixed (the guest
+ * may switch with VMFUNC and HVMOP), external (only the toolstack), limited
+ * (the guest may switch with VMFUNC).  Once active, view 0 is the host p2m
+ * and up to SIM_MAX_ALTP2M - 1 more views exist; each has its own access per
+ * gfn (starting at its default access) and may show another gfn's frame at
+ * a gfn (change_gfn).  Requests then carry ALTERNATE_P2M and the vCPU's view.
+ */
+enum sim_altp2m_mode {
+    SIM_ALTP2M_DISABLED = 0,
+    SIM_ALTP2M_MIXED = 1,
+    SIM_ALTP2M_EXTERNAL = 2,
+    SIM_ALTP2M_LIMITED = 3,
+};
+#define SIM_MAX_ALTP2M 10
+/* HVM_PARAM_ALTP2M: -EINVAL for an unknown mode, -EBUSY while altp2m is active. */
+int sim_altp2m_set_mode(struct sim_domain *d, enum sim_altp2m_mode mode);
+/* xc_altp2m_set_domain_state: on puts every vCPU on view 0; off destroys every view. -EINVAL in mode disabled. */
+int sim_altp2m_set_domain_state(struct sim_domain *d, bool active);
+bool sim_altp2m_active(const struct sim_domain *d);
+/* xc_altp2m_create_view: the first free index; -EINVAL when none is free or the access is unknown. */
+int sim_altp2m_create_view(struct sim_domain *d, unsigned default_access, uint16_t *view);
+/* xc_altp2m_destroy_view: -EBUSY for view 0 or a view in use, -EINVAL for no such view. */
+int sim_altp2m_destroy_view(struct sim_domain *d, uint16_t view);
+/* xc_altp2m_switch_to_view: every vCPU; -EINVAL for no such view or an invisible one. */
+int sim_altp2m_switch_to_view(struct sim_domain *d, uint16_t view);
+/* One vCPU (as a response's ALTERNATE_P2M does; visibility is not checked). */
+int sim_altp2m_set_vcpu_view(struct sim_domain *d, unsigned vcpu, uint16_t view);
+int sim_altp2m_get_vcpu_view(struct sim_domain *d, unsigned vcpu, uint16_t *view);
+/* xc_altp2m_set_visibility: an invisible view cannot be switched to domain-wide or by VMFUNC. */
+int sim_altp2m_set_visibility(struct sim_domain *d, uint16_t view, bool visible);
+/* Bit i set: view i exists (bit 0 while active). */
+uint32_t sim_altp2m_views(const struct sim_domain *d);
+/*
+ * xc_altp2m_set_mem_access (view 0: the host p2m) and its multi form
+ * (xc_altp2m_set_mem_access_multi: gfns[i] gets access[i]); get reads one.
+ * -EINVAL for an unknown access or gfn, -EOPNOTSUPP while inactive.
+ */
+int sim_altp2m_set_mem_access(struct sim_domain *d, uint16_t view, uint64_t gfn, unsigned access);
+int sim_altp2m_set_mem_access_multi(struct sim_domain *d, uint16_t view, const uint64_t *gfns,
+                                    const uint8_t *access, uint32_t nr);
+int sim_altp2m_get_mem_access(struct sim_domain *d, uint16_t view, uint64_t gfn, unsigned *access);
+/*
+ * xc_altp2m_change_gfn: in the view, old_gfn shows new_gfn's frame (as the
+ * view maps it) with new_gfn's access; new_gfn = ~0 removes old_gfn's entry
+ * (the view's default access and the host's frame again).  Not for view 0.
+ */
+#define SIM_INVALID_GFN (~(uint64_t)0)
+int sim_altp2m_change_gfn(struct sim_domain *d, uint16_t view, uint64_t old_gfn, uint64_t new_gfn);
+
 /* ---- KVM introspection: KVMI_GET_MAP_TOKEN, KVM_HC_MEM_MAP / UNMAP ------- */
 
 /*

@@ -68,6 +68,17 @@ struct sim_vcpu {
     uint64_t last_fault_rip, last_fault_gpa;
     unsigned same_fault;         /* in-engine retries of one fault without progress */
     char fault[200];
+    uint16_t view;               /* the altp2m view it runs on (0: the host p2m), while altp2m is active */
+};
+
+/* One altp2m view (d->arch.altp2m_p2m[i]); view 0 is the host p2m itself. */
+struct sim_view {
+    bool exists, visible;
+    struct p2m *p2m;             /* access per gfn and default access; mirrors the host's paging/sharing states */
+    uint64_t *present;           /* gfns the view holds an entry of its own for (host changes propagate to them) */
+    uint64_t *changed;           /* gfns remapped by change_gfn */
+    uint64_t *remapped;          /* changed | the host's remapped: cpu/'s bitmap for this view */
+    uint8_t **frame_of;          /* the frame of a changed gfn */
 };
 
 /*
@@ -135,6 +146,9 @@ struct sim_domain {
     unsigned nr_targets;
     uint64_t tokens_issued;
     bool in_run;                 /* inside sim_run */
+    enum sim_altp2m_mode altp2m_mode;
+    bool altp2m_active;
+    struct sim_view views[SIM_MAX_ALTP2M];
     struct sim_monitor_ctl mon;  /* monitor controls (xc_monitor_write_ctrlreg ...) */
     uint32_t intercept;          /* cpu/'s intercept mask now in force */
     bool crashed;
@@ -208,8 +222,6 @@ uint8_t *sim_frame(struct sim_domain *d, uint64_t gfn);
  * translations of it; translated code is flushed before the next run.
  */
 void sim_gfn_set_frame(struct sim_domain *d, uint64_t gfn, uint8_t *frame);
-/* cpu_memory.frame for the domain's vCPUs. */
-uint8_t *sim_frame_cb(void *opaque, uint64_t gfn);
 int sim_memory_init(struct sim_domain *d);
 void sim_memory_free(struct sim_domain *d);
 /* Maps the domain's RAM and pool into every vCPU of `into` (cpu_map_area). */
@@ -231,6 +243,25 @@ int64_t sim_kvmi_mem_map(struct sim_domain *d, const struct sim_map_token *token
 int64_t sim_kvmi_mem_unmap(struct sim_domain *d, uint64_t map_gpa, char *why, size_t whylen);
 /* Undoes every map from and into the domain (destroy). */
 void sim_kvmi_free(struct sim_domain *d);
+
+/* altp2m.c */
+/* The p2m a vCPU's accesses are judged by: its view's, or the host's. */
+struct p2m *sim_vcpu_p2m(struct sim_vcpu *v);
+/* cpu_memory.rights / .frame for a vCPU (opaque: the sim_vcpu). */
+unsigned sim_vcpu_rights(void *opaque, uint64_t gfn);
+uint8_t *sim_vcpu_frame(void *opaque, uint64_t gfn);
+/* Host p2m changes, applied to the host and carried into the views (p2m_altp2m_propagate_change). */
+void sim_set_paging(struct sim_domain *d, uint64_t gfn, enum p2m_paging state, bool has_frame);
+void sim_set_shared(struct sim_domain *d, uint64_t gfn, bool shared);
+void sim_altp2m_host_access_changed(struct sim_domain *d, uint64_t first_gfn, uint64_t nr);
+void sim_altp2m_host_frame_changed(struct sim_domain *d, uint64_t gfn);
+/* A conversion (rx2rw, n2rwx) on the vCPU's own view: true when a right was lost. */
+bool sim_vcpu_set_access(struct sim_vcpu *v, uint64_t gfn, enum p2m_access a);
+/* p2m_altp2m_check: a response's ALTERNATE_P2M. */
+void sim_altp2m_check(struct sim_domain *d, struct sim_vcpu *v, uint16_t idx);
+/* A guest VMFUNC: returns the instructions completed (0, 1) or -errno. */
+int sim_altp2m_vmfunc(struct sim_domain *d, struct sim_vcpu *v, const struct cpu_insn *in);
+void sim_altp2m_free(struct sim_domain *d);
 
 /* paging.c */
 /* A guest vCPU touched a gfn in the paging path: p2m_mem_paging_populate. */
