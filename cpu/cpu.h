@@ -304,7 +304,8 @@ int cpu_map_area(struct cpu *c, uint8_t *host, uint64_t size);
 /*
  * Another view of the same memory (an altp2m view): the restriction and remap
  * bitmaps cpu_memory.restricted/remapped are replaced (NULL: none; rights and
- * frame must exist for a non-NULL one) and the vCPU's TLB is flushed — when
+ * frame must exist for a non-NULL one) and, if the TLB holds a frame that is
+ * restricted or remapped in either view, the vCPU's TLB is flushed — when
  * called from a handler inside cpu_run, as the run leaves the engine (from a
  * TLB fill's handler: before the access is retried).  Translated
  * code is kept: it is keyed by the frame, so a view that maps another frame

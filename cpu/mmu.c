@@ -223,12 +223,31 @@ void cpu_p2m_restricted(struct cpu *c, uint64_t gfn)
         cpu_tlb_flush(c);
 }
 
+/* Has a frame with a bit in `a` or `b` been handed to the TLB since the last flush? */
+static bool handed_any(const struct cpu *c, const uint64_t *a, const uint64_t *b)
+{
+    size_t words = (c->nframes + 63) / 64;
+    for (size_t i = 0; i < words; i++)
+        if (c->handed[i] & ((a ? a[i] : 0) | (b ? b[i] : 0)))
+            return true;
+    return false;
+}
+
 int cpu_set_view(struct cpu *c, const uint64_t *restricted, const uint64_t *remapped)
 {
     if ((restricted && !c->mem.rights) || (remapped && !c->mem.frame))
         return -EINVAL;
+    /*
+     * Only frames restricted or remapped in the old or the new view can
+     * differ between them; if the TLB holds none of those, nothing in it is
+     * stale and the working set stays (the common case: a view restricts a
+     * few pages the vCPU is not using).
+     */
+    bool stale = handed_any(c, c->mem.restricted, c->mem.remapped) || handed_any(c, restricted, remapped);
     c->mem.restricted = restricted;
     c->mem.remapped = remapped;
+    if (!stale)
+        return 0;
     /* Never flush Unicorn's TLB from inside the engine (its own fill loops forever). */
     if (c->in_fill || c->running)
         c->flush_pending = true;

@@ -167,3 +167,37 @@ Test(remap, map_area_limits, .fini = fini)
     cr_assert_eq(cpu_map_area(H.c, pool, 4096), 0, "the same area again");
     cr_assert_eq(cpu_map_area(H.c, pool + CPU_MAX_AREAS * 4096, 4096), -ENOSPC);
 }
+
+/* Proves: cpu_set_view takes effect at once: a page the vCPU already read (in its TLB) that the
+ * new view restricts faults; a page it never touched that another view restricts faults too
+ * (no flush was needed for it); back on the first view both read again. */
+Test(remap, set_view_switches_rights, .fini = fini)
+{
+    SETUP(&H, CPU_MODE_LONG, "access64", 0);
+    uint64_t p_gla = GUEST_DATA_GLA + 0x1000, q_gla = GUEST_DATA_GLA + 0x2000;
+    uint64_t p = DATA_GPA(p_gla) >> 12, q = DATA_GPA(q_gla) >> 12;
+    static uint64_t view_p[(GUEST_RAM_SIZE / 4096) / 64], view_q[(GUEST_RAM_SIZE / 4096) / 64];
+    memset(view_p, 0, sizeof(view_p));
+    memset(view_q, 0, sizeof(view_q));
+    view_p[p / 64] |= 1ull << (p % 64);
+    view_q[q / 64] |= 1ull << (q % 64);
+    H.rights[p] = CPU_W; /* consulted only where a view's bit is set */
+    H.rights[q] = CPU_W;
+    struct cpu_exit ex;
+    run_label(1, p_gla, &ex);
+    REASON(&ex, CPU_EXIT_HLT); /* p is in the TLB now */
+    cr_assert_eq(cpu_set_view(H.c, view_p, H.remapped), 0);
+    run_label(1, p_gla, &ex);
+    REASON(&ex, CPU_EXIT_ACCESS);
+    cr_expect_eq(ex.access.gpa >> 12, p, "the view restricting a page in the TLB applies");
+    cr_assert_eq(cpu_set_view(H.c, view_q, H.remapped), 0);
+    run_label(1, p_gla, &ex);
+    REASON(&ex, CPU_EXIT_HLT);
+    run_label(1, q_gla, &ex);
+    REASON(&ex, CPU_EXIT_ACCESS);
+    cr_expect_eq(ex.access.gpa >> 12, q);
+    cr_assert_eq(cpu_set_view(H.c, H.restricted, H.remapped), 0);
+    run_label(1, q_gla, &ex);
+    REASON(&ex, CPU_EXIT_HLT);
+    cr_expect_eq(cpu_set_view(H.c, view_p, NULL), 0, "no remaps in a view is allowed");
+}
