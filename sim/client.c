@@ -311,6 +311,41 @@ static void apply_set_access(struct run *r, uint64_t seq, const struct scenario_
     }
 }
 
+/* respond.altp2m_access and respond.change_gfn: the client's altp2m calls before it answers. */
+static void apply_altp2m(struct run *r, uint64_t seq, const struct scenario_response *sr)
+{
+    for (size_t i = 0; i < sr->nr_altp2m_access; i++) {
+        const struct scenario_access_range *a = &sr->altp2m_access[i];
+        int rc = 0;
+        for (uint64_t g = a->gfn; rc == 0 && g < a->gfn + a->count; g++)
+            rc = sim_altp2m_set_mem_access(r->d, (uint16_t)a->view, g, a->access);
+        if (rc < 0)
+            run_log_add(r, RUN_LOG_CLIENT, seq, 0, NULL, "%s:%" PRIu32 ":%" PRIu32
+                        ": xc_altp2m_set_mem_access failed: %s", r->s->file, a->line, a->column,
+                        sim_error(r->d));
+        else if (a->count == 1)
+            run_log_add(r, RUN_LOG_CLIENT, seq, 0, NULL, "xc_altp2m_set_mem_access: view %" PRIu32
+                        " gfn %#" PRIx64 " -> %s", a->view, a->gfn, scenario_access_name(a->access));
+        else
+            run_log_add(r, RUN_LOG_CLIENT, seq, 0, NULL, "xc_altp2m_set_mem_access: view %" PRIu32
+                        " gfns %#" PRIx64 "-%#" PRIx64 " -> %s", a->view, a->gfn,
+                        a->gfn + a->count - 1, scenario_access_name(a->access));
+    }
+    for (size_t i = 0; i < sr->nr_change_gfn; i++) {
+        const struct scenario_change_gfn *cg = &sr->change_gfn[i];
+        if (sim_altp2m_change_gfn(r->d, (uint16_t)cg->view, cg->gfn, cg->to) < 0)
+            run_log_add(r, RUN_LOG_CLIENT, seq, 0, NULL, "%s:%" PRIu32 ":%" PRIu32
+                        ": xc_altp2m_change_gfn failed: %s", r->s->file, cg->line, cg->column,
+                        sim_error(r->d));
+        else if (cg->to == SCENARIO_INVALID_GFN)
+            run_log_add(r, RUN_LOG_CLIENT, seq, 0, NULL, "xc_altp2m_change_gfn: view %" PRIu32
+                        " gfn %#" PRIx64 " -> none (the view's entry is removed)", cg->view, cg->gfn);
+        else
+            run_log_add(r, RUN_LOG_CLIENT, seq, 0, NULL, "xc_altp2m_change_gfn: view %" PRIu32
+                        " gfn %#" PRIx64 " -> gfn %#" PRIx64, cg->view, cg->gfn, cg->to);
+    }
+}
+
 /* Finds the expectation for request `m`, or fails the run. */
 static struct run_expect *find_expect(struct run *r, uint64_t seq, const struct vme_msg *m)
 {
@@ -417,6 +452,7 @@ static bool ring_step(struct run *r, unsigned idx)
             run_log_add(r, RUN_LOG_CLIENT, seq, req.vcpu_id, NULL, "does not answer, as scripted");
         } else {
             apply_set_access(r, seq, sr);
+            apply_altp2m(r, seq, sr);
             apply_inject(r, seq, sr, &req);
             struct run_answer a = {.ring = idx, .sr = sr, .seq = seq,
                                    .gfn = req.reason == VME_REASON_MEM_PAGING ? req.u.paging.gfn : 0};

@@ -345,6 +345,89 @@ static int setup_sharing(struct run *r)
     return 0;
 }
 
+/* "gfn 0x21" or "none (INVALID_GFN)" for a change_gfn target. */
+static const char *gfn_or_none(char *buf, size_t len, uint64_t gfn)
+{
+    if (gfn == SCENARIO_INVALID_GFN)
+        snprintf(buf, len, "none (INVALID_GFN: the view's entry is removed)");
+    else
+        snprintf(buf, len, "gfn %#" PRIx64, gfn);
+    return buf;
+}
+
+/*
+ * The altp2m section: HVM_PARAM_ALTP2M, xc_altp2m_set_domain_state(1), each
+ * view (create, change_gfn, set_mem_access per gfn, set_visibility), then the
+ * start views (switch_to_view for every vCPU, then set_vcpu_p2m_idx per vCPU).
+ */
+static int setup_altp2m(struct run *r)
+{
+    static const char *const modes[] = {"disabled", "mixed", "external", "limited"};
+    const struct scenario *s = r->s;
+    const struct scenario_altp2m *a = &s->altp2m;
+#define FAIL_AT(line, column, what)                                                            \
+    setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": %s failed: %s", s->file, (line), (column), (what), \
+                sim_error(r->d))
+    if (sim_altp2m_set_mode(r->d, (enum sim_altp2m_mode)a->mode) < 0)
+        return FAIL_AT(a->line, a->column, "HVM_PARAM_ALTP2M");
+    if (sim_altp2m_set_domain_state(r->d, true) < 0)
+        return FAIL_AT(a->line, a->column, "xc_altp2m_set_domain_state");
+    run_log_add(r, RUN_LOG_CLIENT, 0, 0, NULL, "HVM_PARAM_ALTP2M = %s; xc_altp2m_set_domain_state(1): "
+                "view 0 is the host p2m, every vCPU on it", modes[a->mode]);
+    for (size_t i = 0; i < a->nr_views; i++) {
+        const struct scenario_altp2m_view *v = &a->views[i];
+        uint16_t idx = 0;
+        if (sim_altp2m_create_view(r->d, v->default_access, &idx) < 0)
+            return FAIL_AT(v->line, v->column, "xc_altp2m_create_view");
+        if (idx != i + 1)
+            return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": xc_altp2m_create_view gave view %u, "
+                               "expected view %zu", s->file, v->line, v->column, idx, i + 1);
+        run_log_add(r, RUN_LOG_CLIENT, 0, 0, NULL, "xc_altp2m_create_view: view %u, default access %s",
+                    idx, scenario_access_name(v->default_access));
+        for (size_t k = 0; k < v->nr_change_gfn; k++) {
+            const struct scenario_change_gfn *cg = &v->change_gfn[k];
+            char to[80];
+            if (sim_altp2m_change_gfn(r->d, idx, cg->gfn, cg->to) < 0)
+                return FAIL_AT(cg->line, cg->column, "xc_altp2m_change_gfn");
+            run_log_add(r, RUN_LOG_CLIENT, 0, 0, NULL, "xc_altp2m_change_gfn: view %u gfn %#" PRIx64 " -> %s",
+                        idx, cg->gfn, gfn_or_none(to, sizeof(to), cg->to));
+        }
+        for (size_t k = 0; k < v->nr_access; k++) {
+            const struct scenario_access_range *ar = &v->access[k];
+            for (uint64_t g = ar->gfn; g < ar->gfn + ar->count; g++)
+                if (sim_altp2m_set_mem_access(r->d, idx, g, ar->access) < 0)
+                    return FAIL_AT(ar->line, ar->column, "xc_altp2m_set_mem_access");
+            if (ar->count == 1)
+                run_log_add(r, RUN_LOG_CLIENT, 0, 0, NULL, "xc_altp2m_set_mem_access: view %u gfn %#" PRIx64
+                            " -> %s", idx, ar->gfn, scenario_access_name(ar->access));
+            else
+                run_log_add(r, RUN_LOG_CLIENT, 0, 0, NULL, "xc_altp2m_set_mem_access: view %u gfns %#" PRIx64
+                            "-%#" PRIx64 " -> %s", idx, ar->gfn, ar->gfn + ar->count - 1,
+                            scenario_access_name(ar->access));
+        }
+        if (!v->visible) {
+            if (sim_altp2m_set_visibility(r->d, idx, false) < 0)
+                return FAIL_AT(v->line, v->column, "xc_altp2m_set_visibility");
+            run_log_add(r, RUN_LOG_CLIENT, 0, 0, NULL, "xc_altp2m_set_visibility: view %u invisible", idx);
+        }
+    }
+    if (a->view.set) {
+        if (sim_altp2m_switch_to_view(r->d, (uint16_t)a->view.value) < 0)
+            return FAIL_AT(a->view.line, a->view.column, "xc_altp2m_switch_to_view");
+        run_log_add(r, RUN_LOG_CLIENT, 0, 0, NULL, "xc_altp2m_switch_to_view: every vCPU on view %" PRIu64,
+                    a->view.value);
+    }
+    for (size_t i = 0; i < a->nr_vcpus; i++) {
+        const struct scenario_vcpu_view *vv = &a->vcpus[i];
+        if (sim_altp2m_set_vcpu_view(r->d, vv->vcpu, (uint16_t)vv->view) < 0)
+            return FAIL_AT(vv->line, vv->column, "xc_altp2m_set_vcpu_p2m_idx");
+        run_log_add(r, RUN_LOG_CLIENT, 0, vv->vcpu, NULL, "xc_altp2m_set_vcpu_p2m_idx: vCPU %" PRIu32
+                    " on view %" PRIu32, vv->vcpu, vv->view);
+    }
+#undef FAIL_AT
+    return 0;
+}
+
 /* The introspector: its own domain (KVM hypercalls), guest, and the map token at token_gpa. */
 static int setup_introspector(struct run *r)
 {
@@ -643,6 +726,16 @@ static void check_domain(struct run *r, const struct scenario_final *f, struct s
                   " (expected %#" PRIx64 ")", who, f->vcpus[i].vcpu, scenario_reg_name(rv->reg), got,
                   rv->value);
         }
+        const struct scenario_opt *vw = &f->vcpus[i].view;
+        if (vw->set) {
+            uint16_t view = 0;
+            if (sim_altp2m_get_vcpu_view(d, f->vcpus[i].vcpu, &view) < 0)
+                check(r, false, vw->line, vw->column, "%svCPU %" PRIu32 " has no altp2m view: %s (expected view %"
+                      PRIu64 ")", who, f->vcpus[i].vcpu, sim_error(d), vw->value);
+            else
+                check(r, view == vw->value, vw->line, vw->column, "%svCPU %" PRIu32 " is on altp2m view %u"
+                      " (expected view %" PRIu64 ")", who, f->vcpus[i].vcpu, view, vw->value);
+        }
     }
     for (size_t i = 0; i < f->nr_memory; i++) {
         const struct scenario_data *m = &f->memory[i];
@@ -794,6 +887,7 @@ static struct run *run_one(struct scenario *s, FILE *out, bool trace_hypercalls)
                     RUN_SLICE);
         /* The pager's and the sharing tool's work come after the header, so their lines read in order. */
         ready = (!s->paging.given || setup_paging(r) == 0) && (!s->sharing.given || setup_sharing(r) == 0)
+                && (!s->altp2m.given || setup_altp2m(r) == 0)
                 && (!s->introspector.given || setup_introspector(r) == 0);
     }
     if (ready) {

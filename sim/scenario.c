@@ -823,12 +823,53 @@ static int get_regs(struct ctx *c, const yaml_node_t *n, const char *path, bool 
 
 /* ---- Ranges ---------------------------------------------------------------- */
 
-/* p2m.access / respond.set_access: a list of {gfn, count, access}. */
-static int get_access_ranges(struct ctx *c, const yaml_node_t *n, const char *path,
+/* The view of an altp2m item: 0 (the host p2m; `host_ok`) or 1 to the number of views. */
+static int get_view(struct ctx *c, const yaml_node_t *v, const char *path, bool host_ok,
+                    uint32_t *out)
+{
+    uint32_t nr = (uint32_t)c->s->altp2m.nr_views;
+    int rc = get_u32(c, v, path, 0, UINT32_MAX, out);
+    if (rc)
+        return rc;
+    if (*out == 0 && !host_ok)
+        return fail(c, v, "%s is 0, the host p2m, which change_gfn cannot change; expected a "
+                    "view of altp2m.views (1 to %u)", path, nr);
+    if (*out > nr) {
+        if (!nr)
+            return fail(c, v, "%s is view %s, but altp2m.views creates no view; expected 0 (the "
+                        "host p2m)", path, show(v).s);
+        return fail(c, v, "%s is view %s, but altp2m.views creates %u view%s (1 to %u); expected "
+                    "%s1 to %u", path, show(v).s, nr, nr == 1 ? "" : "s", nr, host_ok ? "0 or " : "",
+                    nr);
+    }
+    return 0;
+}
+
+/* get_view (0 allowed) into an optional number with its position. */
+static int get_view_opt(struct ctx *c, const yaml_node_t *v, const char *path,
+                        struct scenario_opt *out)
+{
+    uint32_t view;
+    int rc = get_view(c, v, path, true, &view);
+    if (rc)
+        return rc;
+    *out = (struct scenario_opt){.set = true, .value = view, .line = line_of(v),
+                                 .column = column_of(v)};
+    return 0;
+}
+
+/*
+ * p2m.access / respond.set_access / altp2m.views[i].access: a list of {gfn,
+ * count, access}; respond.altp2m_access (`with_view`): {view, gfn, count, access}.
+ */
+static int get_access_ranges(struct ctx *c, const yaml_node_t *n, const char *path, bool with_view,
                              struct scenario_access_range **out, size_t *nr)
 {
-    static const char *const keys[] = {"gfn", "count", "access"};
-    enum { K_GFN, K_COUNT, K_ACCESS };
+    static const char *const keys[] = {"gfn", "count", "access", "view"};
+    enum { K_GFN, K_COUNT, K_ACCESS, K_VIEW };
+    size_t nr_keys = with_view ? ARRAY_SIZE(keys) : ARRAY_SIZE(keys) - 1;
+    const char *needed = with_view ? "view, gfn, access and optionally count"
+                                   : "gfn, access and optionally count";
     int rc = want_list(c, n, path);
     if (rc)
         return rc;
@@ -842,12 +883,19 @@ static int get_access_ranges(struct ctx *c, const yaml_node_t *n, const char *pa
         char ipath[PATH_MAX_LEN], vpath[PATH_MAX_LEN];
         struct fields f;
         itempath(ipath, sizeof(ipath), path, i);
-        if ((rc = read_keys(c, item, ipath, keys, ARRAY_SIZE(keys), &f)))
+        if ((rc = read_keys(c, item, ipath, keys, nr_keys, &f)))
             return rc;
+        if (with_view && !f.val[K_VIEW])
+            return missing(c, item, ipath, "view", needed);
         if (!f.val[K_GFN])
-            return missing(c, item, ipath, "gfn", "gfn, access and optionally count");
+            return missing(c, item, ipath, "gfn", needed);
         if (!f.val[K_ACCESS])
-            return missing(c, item, ipath, "access", "gfn, access and optionally count");
+            return missing(c, item, ipath, "access", needed);
+        if (with_view) {
+            subpath(vpath, sizeof(vpath), ipath, "view");
+            if ((rc = get_view(c, f.val[K_VIEW], vpath, true, &r->view)))
+                return rc;
+        }
         subpath(vpath, sizeof(vpath), ipath, "gfn");
         if ((rc = get_num(c, f.val[K_GFN], vpath, false, 0, UINT64_MAX, &r->gfn)))
             return rc;
@@ -1258,7 +1306,7 @@ static int parse_p2m(struct ctx *c, yaml_node_t *n)
                         "n, r, w, rw, x, rx, wx, rwx, rx2rw, n2rwx");
         p->default_access = (enum scenario_access)a;
     }
-    if (f.val[1] && (rc = get_access_ranges(c, f.val[1], "p2m.access", &p->access, &p->nr_access)))
+    if (f.val[1] && (rc = get_access_ranges(c, f.val[1], "p2m.access", false, &p->access, &p->nr_access)))
         return rc;
     return 0;
 }
@@ -1602,6 +1650,228 @@ static int parse_sharing(struct ctx *c, yaml_node_t *n)
     return 0;
 }
 
+/* ---- altp2m ---------------------------------------------------------------- */
+
+/* A gfn within guest memory (`what` names it in the message). */
+static int get_gfn(struct ctx *c, const yaml_node_t *v, const char *path, uint64_t *out)
+{
+    uint64_t nr_gfns = c->s->guest.memory / PAGE_4K;
+    int rc = get_num(c, v, path, false, 0, UINT64_MAX, out);
+    if (rc)
+        return rc;
+    if (*out >= nr_gfns) {
+        char mem[32];
+        fmt_size(mem, sizeof(mem), c->s->guest.memory);
+        return fail(c, v, "%s is gfn %s, beyond guest memory (%s: gfns 0x0 to 0x%llx); expected "
+                    "a gfn below 0x%llx", path, show(v).s, mem, (unsigned long long)(nr_gfns - 1),
+                    (unsigned long long)nr_gfns);
+    }
+    return 0;
+}
+
+/*
+ * altp2m.views[i].change_gfn (`view` = i + 1: items {gfn, to}) or
+ * respond.change_gfn (`view` = 0: items {view, gfn, to}).  `to` is a gfn or
+ * `none` (INVALID_GFN: the entry is removed).
+ */
+static int get_change_gfns(struct ctx *c, const yaml_node_t *n, const char *path, uint32_t view,
+                           struct scenario_change_gfn **out, size_t *nr)
+{
+    static const char *const keys[] = {"gfn", "to", "view"};
+    enum { K_GFN, K_TO, K_VIEW };
+    size_t nr_keys = view ? 2 : 3;
+    const char *needed = view ? "gfn and to (a gfn, or none)" : "view, gfn and to (a gfn, or none)";
+    int rc = want_list(c, n, path);
+    if (rc)
+        return rc;
+    size_t count = list_len(n);
+    if (count && !(*out = arena_array(c->s->arena, count, sizeof(**out))))
+        return fail_nomem(c);
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *item = node(c, n->data.sequence.items.start[i]);
+        struct scenario_change_gfn *g = &(*out)[i];
+        char ipath[PATH_MAX_LEN], vpath[PATH_MAX_LEN];
+        struct fields f;
+        itempath(ipath, sizeof(ipath), path, i);
+        if ((rc = read_keys(c, item, ipath, keys, nr_keys, &f)))
+            return rc;
+        if (!view && !f.val[K_VIEW])
+            return missing(c, item, ipath, "view", needed);
+        for (size_t k = 0; k < 2; k++)
+            if (!f.val[k])
+                return missing(c, item, ipath, keys[k], needed);
+        g->view = view;
+        if (!view) {
+            subpath(vpath, sizeof(vpath), ipath, "view");
+            if ((rc = get_view(c, f.val[K_VIEW], vpath, false, &g->view)))
+                return rc;
+        }
+        subpath(vpath, sizeof(vpath), ipath, "gfn");
+        if ((rc = get_gfn(c, f.val[K_GFN], vpath, &g->gfn)))
+            return rc;
+        subpath(vpath, sizeof(vpath), ipath, "to");
+        const yaml_node_t *to = f.val[K_TO];
+        if (scalar_is(to, "none")) {
+            g->to = SCENARIO_INVALID_GFN;
+        } else if (to->type == YAML_SCALAR_NODE && to->data.scalar.length &&
+                   (to->data.scalar.value[0] < '0' || to->data.scalar.value[0] > '9')) {
+            return fail(c, to, "'%s' is neither a gfn nor none in %s; expected a gfn whose frame "
+                        "the view shows at %s.gfn, or none (remove the view's entry)", show(to).s,
+                        vpath, ipath);
+        } else if ((rc = get_gfn(c, to, vpath, &g->to))) {
+            return rc;
+        }
+        g->line = line_of(item);
+        g->column = column_of(item);
+    }
+    *nr = count;
+    return 0;
+}
+
+static int parse_altp2m_view(struct ctx *c, yaml_node_t *item, const char *ipath, uint32_t view,
+                             struct scenario_altp2m_view *v)
+{
+    static const char *const keys[] = {"default_access", "access", "change_gfn", "visible"};
+    enum { K_DEFAULT_ACCESS, K_ACCESS, K_CHANGE_GFN, K_VISIBLE };
+    struct fields f;
+    char vpath[PATH_MAX_LEN];
+    int rc = read_keys(c, item, ipath, keys, ARRAY_SIZE(keys), &f);
+    if (rc)
+        return rc;
+    v->line = line_of(item);
+    v->column = column_of(item);
+    v->default_access = SCENARIO_ACCESS_RWX;
+    v->visible = true;
+    if (f.val[K_DEFAULT_ACCESS]) {
+        unsigned a;
+        subpath(vpath, sizeof(vpath), ipath, "default_access");
+        if ((rc = get_name(c, f.val[K_DEFAULT_ACCESS], vpath, "an access type", access_names,
+                           SCENARIO_ACCESS_COUNT, &a)))
+            return rc;
+        if (a == SCENARIO_ACCESS_DEFAULT)
+            return fail(c, f.val[K_DEFAULT_ACCESS], "%s cannot be 'default'; expected one of n, "
+                        "r, w, rw, x, rx, wx, rwx, rx2rw, n2rwx", vpath);
+        v->default_access = (enum scenario_access)a;
+    }
+    subpath(vpath, sizeof(vpath), ipath, "access");
+    if (f.val[K_ACCESS] &&
+        (rc = get_access_ranges(c, f.val[K_ACCESS], vpath, false, &v->access, &v->nr_access)))
+        return rc;
+    for (size_t i = 0; i < v->nr_access; i++)
+        v->access[i].view = view;
+    subpath(vpath, sizeof(vpath), ipath, "change_gfn");
+    if (f.val[K_CHANGE_GFN] && (rc = get_change_gfns(c, f.val[K_CHANGE_GFN], vpath, view,
+                                                     &v->change_gfn, &v->nr_change_gfn)))
+        return rc;
+    subpath(vpath, sizeof(vpath), ipath, "visible");
+    if (f.val[K_VISIBLE] && (rc = get_bool(c, f.val[K_VISIBLE], vpath, &v->visible)))
+        return rc;
+    return 0;
+}
+
+/* altp2m.vcpus: a list of {vcpu, view}, each vCPU once. */
+static int get_vcpu_views(struct ctx *c, const yaml_node_t *n, struct scenario_altp2m *a)
+{
+    static const char *const keys[] = {"vcpu", "view"};
+    int rc = want_list(c, n, "altp2m.vcpus");
+    if (rc)
+        return rc;
+    size_t count = list_len(n);
+    if (count && !(a->vcpus = arena_array(c->s->arena, count, sizeof(*a->vcpus))))
+        return fail_nomem(c);
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *item = node(c, n->data.sequence.items.start[i]);
+        struct scenario_vcpu_view *vv = &a->vcpus[i];
+        char ipath[PATH_MAX_LEN], vpath[PATH_MAX_LEN];
+        struct fields f;
+        itempath(ipath, sizeof(ipath), "altp2m.vcpus", i);
+        if ((rc = read_keys(c, item, ipath, keys, ARRAY_SIZE(keys), &f)))
+            return rc;
+        for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
+            if (!f.val[k])
+                return missing(c, item, ipath, keys[k], "vcpu and view");
+        subpath(vpath, sizeof(vpath), ipath, "vcpu");
+        if ((rc = get_u32(c, f.val[0], vpath, 0, UINT32_MAX, &vv->vcpu)))
+            return rc;
+        if (vv->vcpu >= c->s->guest.vcpus)
+            return fail(c, f.val[0], "%s is %s, but the guest has %u vcpu%s; expected 0 to %u",
+                        vpath, show(f.val[0]).s, c->s->guest.vcpus,
+                        c->s->guest.vcpus == 1 ? "" : "s", c->s->guest.vcpus - 1);
+        for (size_t k = 0; k < i; k++)
+            if (a->vcpus[k].vcpu == vv->vcpu)
+                return fail(c, f.val[0], "%s is vcpu %u, already given a view by "
+                            "altp2m.vcpus[%zu] (line %u); expected each vcpu once", vpath,
+                            vv->vcpu, k, a->vcpus[k].line);
+        subpath(vpath, sizeof(vpath), ipath, "view");
+        if ((rc = get_view(c, f.val[1], vpath, true, &vv->view)))
+            return rc;
+        vv->line = line_of(item);
+        vv->column = column_of(item);
+        a->nr_vcpus++;
+    }
+    return 0;
+}
+
+static int parse_altp2m(struct ctx *c, yaml_node_t *n)
+{
+    static const char *const keys[] = {"mode", "views", "view", "vcpus"};
+    enum { K_MODE, K_VIEWS, K_VIEW, K_VCPUS };
+    static const char *const altp2m_mode_names[] = {NULL, "mixed", "external", "limited"};
+    struct scenario_altp2m *a = &c->s->altp2m;
+    struct fields f;
+    int rc = read_keys(c, n, "altp2m", keys, ARRAY_SIZE(keys), &f);
+    if (rc)
+        return rc;
+    a->given = true;
+    a->line = line_of(n);
+    a->column = column_of(n);
+    if (!f.val[K_MODE])
+        return missing(c, n, "altp2m", "mode", "the altp2m mode: mixed, external or limited");
+    unsigned mode;
+    if ((rc = get_name(c, f.val[K_MODE], "altp2m.mode", "an altp2m mode", altp2m_mode_names,
+                       ARRAY_SIZE(altp2m_mode_names), &mode)))
+        return rc;
+    a->mode = (enum scenario_altp2m_mode)mode;
+    const yaml_node_t *vl = f.val[K_VIEWS];
+    if (vl) {
+        if ((rc = want_list(c, vl, "altp2m.views")))
+            return rc;
+        size_t count = list_len(vl);
+        if (count > SCENARIO_MAX_ALTP2M_VIEWS)
+            return fail(c, node(c, vl->data.sequence.items.start[SCENARIO_MAX_ALTP2M_VIEWS]),
+                        "altp2m.views has %zu views; expected at most %u (views 1 to %u: Xen has "
+                        "10 with view 0)", count, SCENARIO_MAX_ALTP2M_VIEWS,
+                        SCENARIO_MAX_ALTP2M_VIEWS);
+        if (count && !(a->views = arena_array(c->s->arena, count, sizeof(*a->views))))
+            return fail_nomem(c);
+        /* Every view exists before any item names one (change_gfn may name a later view's gfn). */
+        a->nr_views = count;
+        for (size_t i = 0; i < count; i++) {
+            char ipath[PATH_MAX_LEN];
+            itempath(ipath, sizeof(ipath), "altp2m.views", i);
+            if ((rc = parse_altp2m_view(c, node(c, vl->data.sequence.items.start[i]), ipath,
+                                        (uint32_t)i + 1, &a->views[i])))
+                return rc;
+        }
+    }
+    if (f.val[K_VIEW]) {
+        const yaml_node_t *v = f.val[K_VIEW];
+        uint32_t view;
+        if ((rc = get_view(c, v, "altp2m.view", true, &view)))
+            return rc;
+        if (view && !a->views[view - 1].visible)
+            return fail(c, v, "altp2m.view is view %u, which is not visible (altp2m.views[%u]."
+                        "visible: false), and xc_altp2m_switch_to_view refuses an invisible view; "
+                        "expected a visible view, or altp2m.vcpus for a per-vCPU start", view,
+                        view - 1);
+        a->view = (struct scenario_opt){.set = true, .value = view, .line = line_of(v),
+                                        .column = column_of(v)};
+    }
+    if (f.val[K_VCPUS] && (rc = get_vcpu_views(c, f.val[K_VCPUS], a)))
+        return rc;
+    return 0;
+}
+
 /* The introspector section: a second domain's guest, and where its map token goes. */
 static int parse_introspector(struct ctx *c, yaml_node_t *n)
 {
@@ -1777,10 +2047,11 @@ static int parse_response(struct ctx *c, yaml_node_t *n, const char *path,
     static const char *const keys[] = {"flags", "altp2m_idx", "emul_read_data", "emul_read_size",
                                        "set_access", "registers", "echo", "version", "vcpu_id",
                                        "defer", "no_response", "inject", "load", "load_bytes",
-                                       "paging_flags", "max_pages", "add_pages"};
+                                       "paging_flags", "max_pages", "add_pages",
+                                       "altp2m_access", "change_gfn"};
     enum { K_FLAGS, K_ALTP2M_IDX, K_EMUL_READ_DATA, K_EMUL_READ_SIZE, K_SET_ACCESS,
            K_REGISTERS, K_ECHO, K_VERSION, K_VCPU_ID, K_DEFER, K_NO_RESPONSE, K_INJECT, K_LOAD,
-           K_LOAD_BYTES, K_PAGING_FLAGS, K_MAX_PAGES, K_ADD_PAGES };
+           K_LOAD_BYTES, K_PAGING_FLAGS, K_MAX_PAGES, K_ADD_PAGES, K_ALTP2M_ACCESS, K_CHANGE_GFN };
     struct fields f;
     char vpath[PATH_MAX_LEN];
     int rc = read_keys(c, n, path, keys, ARRAY_SIZE(keys), &f);
@@ -1817,7 +2088,7 @@ static int parse_response(struct ctx *c, yaml_node_t *n, const char *path,
                                                  &r->emul_read_size)))
         return rc;
     if (f.val[K_SET_ACCESS] && (rc = get_access_ranges(c, f.val[K_SET_ACCESS],
-                                                       VPATH("set_access"), &r->set_access,
+                                                       VPATH("set_access"), false, &r->set_access,
                                                        &r->nr_set_access)))
         return rc;
     if (f.val[K_REGISTERS] &&
@@ -1879,6 +2150,18 @@ static int parse_response(struct ctx *c, yaml_node_t *n, const char *path,
         r->add_pages.line = line_of(f.val[K_ADD_PAGES]);
         r->add_pages.column = column_of(f.val[K_ADD_PAGES]);
     }
+    for (size_t k = K_ALTP2M_ACCESS; k <= K_CHANGE_GFN; k++)
+        if (f.key[k] && !c->s->altp2m.given)
+            return fail(c, f.key[k], "%s.%s is an altp2m call but the scenario has no altp2m "
+                        "section; expected an altp2m section (mode and views) beside the client",
+                        path, keys[k]);
+    if (f.val[K_ALTP2M_ACCESS] &&
+        (rc = get_access_ranges(c, f.val[K_ALTP2M_ACCESS], VPATH("altp2m_access"), true,
+                                &r->altp2m_access, &r->nr_altp2m_access)))
+        return rc;
+    if (f.val[K_CHANGE_GFN] && (rc = get_change_gfns(c, f.val[K_CHANGE_GFN], VPATH("change_gfn"),
+                                                     0, &r->change_gfn, &r->nr_change_gfn)))
+        return rc;
 #undef VPATH
     return 0;
 }
@@ -2078,12 +2361,12 @@ static int parse_final(struct ctx *c, yaml_node_t *n, const char *path, bool int
 {
     static const char *const main_keys[] = {"guest", "registers", "vcpus", "memory", "events",
                                             "event_counts", "shutdown_reason", "paging", "p2mt",
-                                            "tot_pages", "max_pages", NULL, "introspector"};
+                                            "tot_pages", "max_pages", NULL, "introspector", "view"};
     static const char *const intro_keys[] = {"guest", "registers", "vcpus", "memory", NULL, NULL,
                                              "shutdown_reason", NULL, NULL, NULL, NULL, "mapped",
-                                             NULL};
+                                             NULL, NULL};
     enum { K_GUEST, K_REGISTERS, K_VCPUS, K_MEMORY, K_EVENTS, K_EVENT_COUNTS, K_SHUTDOWN_REASON,
-           K_PAGING, K_P2MT, K_TOT_PAGES, K_MAX_PAGES, K_MAPPED, K_INTROSPECTOR };
+           K_PAGING, K_P2MT, K_TOT_PAGES, K_MAX_PAGES, K_MAPPED, K_INTROSPECTOR, K_VIEW };
     struct fields f;
     char vp[PATH_MAX_LEN];
 #define VP(key) (subpath(vp, sizeof(vp), path, key), vp)
@@ -2113,7 +2396,14 @@ static int parse_final(struct ctx *c, yaml_node_t *n, const char *path, bool int
                                                      .column = column_of(sr)};
     }
 
-    size_t nr = f.val[K_REGISTERS] ? 1 : 0;
+    /* A vCPU's view needs altp2m (final.view, final.vcpus[i].view). */
+#define CHECK_VIEW(keynode, vpath)                                                            \
+    do {                                                                                      \
+        if (!c->s->altp2m.given)                                                              \
+            return fail(c, (keynode), "%s is given but the scenario has no altp2m section; "  \
+                        "expected an altp2m section (without it no vCPU has a view)", (vpath)); \
+    } while (0)
+    size_t nr = f.val[K_REGISTERS] || f.val[K_VIEW] ? 1 : 0;
     const yaml_node_t *vl = f.val[K_VCPUS];
     if (vl) {
         if ((rc = want_list(c, vl, VP("vcpus"))))
@@ -2123,27 +2413,37 @@ static int parse_final(struct ctx *c, yaml_node_t *n, const char *path, bool int
     if (!(fin->vcpus = arena_array(c->s->arena, nr, sizeof(*fin->vcpus))))
         return fail_nomem(c);
     const yaml_node_t *first[SCENARIO_MAX_VCPUS] = {0};
-    if (f.val[K_REGISTERS]) {
+    if (f.val[K_REGISTERS] || f.val[K_VIEW]) {
         struct scenario_final_vcpu *v = &fin->vcpus[fin->nr_vcpus++];
-        if ((rc = get_regs(c, f.val[K_REGISTERS], VP("registers"), false, &v->registers)))
+        const yaml_node_t *at = f.val[K_REGISTERS] ? f.val[K_REGISTERS] : f.val[K_VIEW];
+        if (f.val[K_REGISTERS] &&
+            (rc = get_regs(c, f.val[K_REGISTERS], VP("registers"), false, &v->registers)))
             return rc;
+        if (f.val[K_VIEW]) {
+            CHECK_VIEW(f.key[K_VIEW], VP("view"));
+            if ((rc = get_view_opt(c, f.val[K_VIEW], VP("view"), &v->view)))
+                return rc;
+        }
         v->vcpu = 0;
-        v->line = line_of(f.val[K_REGISTERS]);
-        v->column = column_of(f.val[K_REGISTERS]);
-        first[0] = f.val[K_REGISTERS];
+        v->line = line_of(at);
+        v->column = column_of(at);
+        first[0] = at;
     }
     for (size_t i = 0; vl && i < list_len(vl); i++) {
-        static const char *const vkeys[] = {"vcpu", "registers"};
+        static const char *const vkeys[] = {"vcpu", "registers", "view"};
         yaml_node_t *item = node(c, vl->data.sequence.items.start[i]);
         struct scenario_final_vcpu *v = &fin->vcpus[fin->nr_vcpus];
         char ipath[PATH_MAX_LEN], vpath[PATH_MAX_LEN];
         struct fields fv;
         itempath(ipath, sizeof(ipath), VP("vcpus"), i);
-        if ((rc = read_keys(c, item, ipath, vkeys, ARRAY_SIZE(vkeys), &fv)))
+        if ((rc = read_keys(c, item, ipath, vkeys, intro ? 2 : ARRAY_SIZE(vkeys), &fv)))
             return rc;
-        for (size_t k = 0; k < ARRAY_SIZE(vkeys); k++)
-            if (!fv.val[k])
-                return missing(c, item, ipath, vkeys[k], "vcpu and registers");
+        if (!fv.val[0])
+            return missing(c, item, ipath, "vcpu", intro ? "vcpu and registers"
+                                                         : "vcpu and registers, view or both");
+        if (!fv.val[1] && !fv.val[2])
+            return missing(c, item, ipath, "registers", intro ? "vcpu and registers"
+                                                              : "vcpu and registers, view or both");
         subpath(vpath, sizeof(vpath), ipath, "vcpu");
         if ((rc = get_u32(c, fv.val[0], vpath, 0, UINT32_MAX, &v->vcpu)))
             return rc;
@@ -2157,8 +2457,14 @@ static int parse_final(struct ctx *c, yaml_node_t *n, const char *path, bool int
                         line_of(first[v->vcpu]), path);
         first[v->vcpu] = fv.val[0];
         subpath(vpath, sizeof(vpath), ipath, "registers");
-        if ((rc = get_regs(c, fv.val[1], vpath, false, &v->registers)))
+        if (fv.val[1] && (rc = get_regs(c, fv.val[1], vpath, false, &v->registers)))
             return rc;
+        subpath(vpath, sizeof(vpath), ipath, "view");
+        if (fv.val[2]) {
+            CHECK_VIEW(fv.key[2], vpath);
+            if ((rc = get_view_opt(c, fv.val[2], vpath, &v->view)))
+                return rc;
+        }
         v->line = line_of(item);
         v->column = column_of(item);
         fin->nr_vcpus++;
@@ -2238,6 +2544,7 @@ static int parse_final(struct ctx *c, yaml_node_t *n, const char *path, bool int
             return rc;
     }
     return 0;
+#undef CHECK_VIEW
 #undef VP
 }
 
@@ -2247,9 +2554,9 @@ static int parse_top(struct ctx *c, yaml_node_t *root)
 {
     static const char *const keys[] = {"name", "description", "guest", "p2m", "monitor",
                                        "client", "final", "limits", "paging", "sharing",
-                                       "introspector"};
+                                       "introspector", "altp2m"};
     enum { K_NAME, K_DESCRIPTION, K_GUEST, K_P2M, K_MONITOR, K_CLIENT, K_FINAL, K_LIMITS,
-           K_PAGING, K_SHARING, K_INTROSPECTOR };
+           K_PAGING, K_SHARING, K_INTROSPECTOR, K_ALTP2M };
     struct scenario *s = c->s;
     struct fields f;
     if (root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)
@@ -2257,7 +2564,7 @@ static int parse_top(struct ctx *c, yaml_node_t *root)
                     "'guest'");
     if (root->type != YAML_MAPPING_NODE)
         return fail(c, root, "the document is %s; expected a mapping of top-level keys (name, "
-                    "guest, p2m, monitor, paging, sharing, introspector, client, final, limits)", kind(root));
+                    "guest, p2m, monitor, paging, sharing, introspector, altp2m, client, final, limits)", kind(root));
     int rc = read_keys(c, root, "", keys, ARRAY_SIZE(keys), &f);
     if (rc)
         return rc;
@@ -2283,6 +2590,8 @@ static int parse_top(struct ctx *c, yaml_node_t *root)
     if (f.val[K_SHARING] && (rc = parse_sharing(c, f.val[K_SHARING])))
         return rc;
     if (f.val[K_INTROSPECTOR] && (rc = parse_introspector(c, f.val[K_INTROSPECTOR])))
+        return rc;
+    if (f.val[K_ALTP2M] && (rc = parse_altp2m(c, f.val[K_ALTP2M])))
         return rc;
     s->instruction_limit = SCENARIO_DEFAULT_INSTRUCTIONS;
     if (f.val[K_LIMITS] && (rc = parse_limits(c, f.val[K_LIMITS])))

@@ -196,12 +196,79 @@ struct scenario_data {
     uint32_t line, column;
 };
 
-/* p2m.access[i], respond.set_access[i]: gfns [gfn, gfn+count) get `access`. */
+/*
+ * p2m.access[i], respond.set_access[i], altp2m.views[i].access[k]: gfns
+ * [gfn, gfn+count) get `access`.  respond.altp2m_access[i] also names the
+ * view (`view`: 0 is the host p2m); elsewhere view is 0.
+ */
 struct scenario_access_range {
     uint64_t gfn, count;
     enum scenario_access access;
+    uint32_t view;
     uint32_t line, column;
 };
+
+/* ---- altp2m (xc_altp2m_*, HVM_PARAM_ALTP2M) ---------------------------- */
+
+/* HVM_PARAM_ALTP2M's modes (enum sim_altp2m_mode's values; disabled is no section). */
+enum scenario_altp2m_mode {
+    SCENARIO_ALTP2M_MIXED = 1,
+    SCENARIO_ALTP2M_EXTERNAL = 2,
+    SCENARIO_ALTP2M_LIMITED = 3,
+};
+
+/* `to` of a change_gfn that removes the view's entry (INVALID_GFN, written `none`). */
+#define SCENARIO_INVALID_GFN (~(uint64_t)0)
+
+/*
+ * altp2m.views[i].change_gfn[k] (view = i + 1) and respond.change_gfn[k]:
+ * xc_altp2m_change_gfn(view, gfn, to): in the view, gfn shows to's frame;
+ * to == SCENARIO_INVALID_GFN removes gfn's entry.  Both gfns below
+ * guest.memory / 4K; view 1 to the number of views (never 0: the host p2m).
+ */
+struct scenario_change_gfn {
+    uint32_t view;
+    uint64_t gfn, to;
+    uint32_t line, column; /* of the item */
+};
+
+/* altp2m.views[i]: view i + 1, created in order (xc_altp2m_create_view). */
+struct scenario_altp2m_view {
+    enum scenario_access default_access; /* default rwx; never SCENARIO_ACCESS_DEFAULT */
+    struct scenario_change_gfn *change_gfn; /* xc_altp2m_change_gfn, in order, first */
+    size_t nr_change_gfn;
+    /* then xc_altp2m_set_mem_access, in order (so a remapped gfn gets its own access, as
+     * DRAKVUF sets it after the remap) */
+    struct scenario_access_range *access;
+    size_t nr_access;
+    bool visible;                          /* default true (xc_altp2m_set_visibility) */
+    uint32_t line, column;
+};
+
+/* altp2m.vcpus[i]: vCPU `vcpu` starts on view `view` (per vCPU; visibility not needed). */
+struct scenario_vcpu_view {
+    uint32_t vcpu;         /* < guest.vcpus, each once */
+    uint32_t view;         /* <= nr_views */
+    uint32_t line, column; /* of the item */
+};
+
+/*
+ * The altp2m section: the mode, then xc_altp2m_set_domain_state(1), the
+ * views (each created, its gfns remapped, its access set, its visibility
+ * set), then the start views: `view` for every vCPU (switch_to_view: a
+ * visible view), then `vcpus` per vCPU.
+ */
+struct scenario_altp2m {
+    bool given;
+    enum scenario_altp2m_mode mode;        /* required */
+    struct scenario_altp2m_view *views;    /* views[i] is view i + 1; at most 9 */
+    size_t nr_views;
+    struct scenario_opt view;              /* every vCPU's start view; not set: view 0 */
+    struct scenario_vcpu_view *vcpus;
+    size_t nr_vcpus;
+    uint32_t line, column;
+};
+#define SCENARIO_MAX_ALTP2M_VIEWS 9u /* views besides view 0 (Xen 4.17's MAX_ALTP2M is 10) */
 
 /* guest.hypercalls: the hypercall interface (enum sim_hypercall_abi's values). */
 enum scenario_hypercalls {
@@ -404,6 +471,15 @@ struct scenario_response {
      * max_pages + `add_pages`.  At most one of the two is set.
      */
     struct scenario_opt max_pages, add_pages;
+    /*
+     * altp2m calls the client makes before answering (only with an altp2m
+     * section): xc_altp2m_set_mem_access per gfn of each range (its `view`),
+     * then xc_altp2m_change_gfn for each item, in order.
+     */
+    struct scenario_access_range *altp2m_access;
+    size_t nr_altp2m_access;
+    struct scenario_change_gfn *change_gfn;
+    size_t nr_change_gfn;
     uint32_t line, column; /* of `respond` (of the event item when absent) */
 };
 
@@ -447,6 +523,7 @@ const char *scenario_end_name(unsigned end);
 struct scenario_final_vcpu {
     uint32_t vcpu; /* < guest.vcpus; each vcpu at most once */
     struct scenario_regs registers;
+    struct scenario_opt view; /* final.view (vcpu 0) / final.vcpus[i].view: its altp2m view */
     uint32_t line, column;
 };
 
@@ -509,6 +586,7 @@ struct scenario {
     struct scenario_paging paging;
     struct scenario_sharing sharing;
     struct scenario_introspector introspector;
+    struct scenario_altp2m altp2m;
     bool has_client;   /* a `client` section was given */
     struct scenario_client client;
     struct scenario_final final;

@@ -1848,3 +1848,168 @@ Test(introspector, final_errors)
     expect_error(BASE INTRO "final:\n  introspector: {introspector: {}}\n", 12, 18,
                  "unknown key 'introspector' in final.introspector");
 }
+
+/* ---- altp2m: views, start views, the client's altp2m calls, final views ------------------- */
+
+/* Every altp2m key arrives in the model, in order, with its position; defaults hold. */
+Test(altp2m, keys_in_model)
+{
+    struct scenario *s = parse_ok(
+        "guest:\n"
+        "  vcpus: 2\n"
+        "  code_bytes: \"f4\"\n"
+        "  entry: 0x1000\n"
+        "  mappings:\n"
+        "    - {gla: 0x1000, gpa: 0x1000, size: 4K}\n"
+        "altp2m:\n"
+        "  mode: limited\n"
+        "  views:\n"
+        "    - default_access: rx\n"
+        "      change_gfn: [{gfn: 0x30, to: 0x31}, {gfn: 0x32, to: none}]\n"
+        "      access: [{gfn: 0x30, access: x}, {gfn: 0x40, count: 2, access: n}]\n"
+        "    - {visible: false}\n"
+        "  view: 1\n"
+        "  vcpus: [{vcpu: 1, view: 2}]\n"
+        "client:\n"
+        "  events:\n"
+        "    - expect: {flags: [ALTERNATE_P2M], altp2m_idx: 1}\n"
+        "      respond:\n"
+        "        flags: [VCPU_PAUSED, ALTERNATE_P2M]\n"
+        "        altp2m_idx: 2\n"
+        "        altp2m_access: [{view: 0, gfn: 5, access: rw}, {view: 2, gfn: 6, count: 3, access: r}]\n"
+        "        change_gfn: [{view: 1, gfn: 0x30, to: none}]\n"
+        "final:\n"
+        "  view: 1\n"
+        "  vcpus: [{vcpu: 1, view: 2}]\n");
+    const struct scenario_altp2m *a = &s->altp2m;
+    cr_expect(a->given);
+    cr_expect_eq(a->mode, SCENARIO_ALTP2M_LIMITED);
+    cr_assert_eq(a->nr_views, 2);
+    cr_expect_eq(a->views[0].default_access, SCENARIO_ACCESS_RX);
+    cr_expect(a->views[0].visible);
+    cr_assert_eq(a->views[0].nr_change_gfn, 2);
+    cr_expect_eq(a->views[0].change_gfn[0].view, 1);
+    cr_expect_eq(a->views[0].change_gfn[0].gfn, 0x30);
+    cr_expect_eq(a->views[0].change_gfn[0].to, 0x31);
+    cr_expect_eq(a->views[0].change_gfn[1].to, SCENARIO_INVALID_GFN, "none is INVALID_GFN");
+    cr_assert_eq(a->views[0].nr_access, 2);
+    cr_expect_eq(a->views[0].access[0].access, SCENARIO_ACCESS_X);
+    cr_expect_eq(a->views[0].access[1].count, 2);
+    cr_expect_eq(a->views[0].access[1].view, 1);
+    cr_expect_eq(a->views[1].default_access, SCENARIO_ACCESS_RWX, "the default access is rwx");
+    cr_expect_not(a->views[1].visible);
+    cr_expect(a->view.set);
+    cr_expect_eq(a->view.value, 1);
+    cr_expect_eq(a->view.line, 14);
+    cr_assert_eq(a->nr_vcpus, 1);
+    cr_expect_eq(a->vcpus[0].vcpu, 1);
+    cr_expect_eq(a->vcpus[0].view, 2);
+    const struct scenario_response *r = &s->client.events[0].response;
+    cr_expect_eq(r->altp2m_idx.value, 2);
+    cr_assert_eq(r->nr_altp2m_access, 2);
+    cr_expect_eq(r->altp2m_access[0].view, 0);
+    cr_expect_eq(r->altp2m_access[1].view, 2);
+    cr_expect_eq(r->altp2m_access[1].count, 3);
+    cr_assert_eq(r->nr_change_gfn, 1);
+    cr_expect_eq(r->change_gfn[0].view, 1);
+    cr_expect_eq(r->change_gfn[0].to, SCENARIO_INVALID_GFN);
+    cr_assert_eq(s->final.nr_vcpus, 2);
+    cr_expect_eq(s->final.vcpus[0].vcpu, 0);
+    cr_expect(s->final.vcpus[0].view.set);
+    cr_expect_eq(s->final.vcpus[0].view.value, 1);
+    cr_expect_eq(s->final.vcpus[0].registers.n, 0);
+    cr_expect_eq(s->final.vcpus[1].view.value, 2);
+    scenario_free(s);
+    /* Without the section: no altp2m, no views. */
+    s = parse_ok(BASE "altp2m: {mode: mixed}\n");
+    cr_expect(s->altp2m.given);
+    cr_expect_eq(s->altp2m.nr_views, 0);
+    cr_expect_not(s->altp2m.view.set);
+    scenario_free(s);
+    s = parse_ok(BASE);
+    cr_expect_not(s->altp2m.given);
+    scenario_free(s);
+}
+
+/* Bad altp2m section keys: each error names the key, the value and what was expected. */
+Test(altp2m, section_errors)
+{
+    expect_error(BASE "altp2m: {}\n", 6, 9, "missing key 'mode' in altp2m",
+                 "expected the altp2m mode: mixed, external or limited");
+    expect_error(BASE "altp2m: {mode: disabled}\n", 6, 16,
+                 "'disabled' is not an altp2m mode in altp2m.mode; expected one of mixed, external, limited");
+    expect_error(BASE "altp2m: {mode: mixed, veiws: []}\n", 6, 23,
+                 "unknown key 'veiws' in altp2m; expected one of: mode, views, view, vcpus");
+    expect_error(BASE "altp2m:\n  mode: mixed\n  views: [{}, {}, {}, {}, {}, {}, {}, {}, {}, {}]\n",
+                 8, 47, "altp2m.views has 10 views; expected at most 9");
+    expect_error(BASE "altp2m:\n  mode: mixed\n  views:\n    - {default_access: default}\n", 9, 24,
+                 "altp2m.views[0].default_access cannot be 'default'");
+    expect_error(BASE "altp2m:\n  mode: mixed\n  views:\n    - {acces: []}\n", 9, 8,
+                 "unknown key 'acces' in altp2m.views[0]; expected one of: default_access, access, "
+                 "change_gfn, visible");
+    expect_error(BASE "altp2m:\n  mode: mixed\n  views:\n    - change_gfn: [{gfn: 1}]\n", 9, 20,
+                 "missing key 'to' in altp2m.views[0].change_gfn[0]; expected gfn and to (a gfn, or none)");
+    expect_error(BASE "altp2m:\n  mode: mixed\n  views:\n    - change_gfn: [{gfn: 1, to: nil}]\n", 9, 33,
+                 "'nil' is neither a gfn nor none in altp2m.views[0].change_gfn[0].to",
+                 "expected a gfn whose frame the view shows");
+    expect_error(BASE "altp2m:\n  mode: mixed\n  views:\n    - change_gfn: [{gfn: 1, to: 0x1000}]\n", 9, 33,
+                 "altp2m.views[0].change_gfn[0].to is gfn 0x1000, beyond guest memory (16M: gfns 0x0 to 0xfff)",
+                 "expected a gfn below 0x1000");
+    expect_error(BASE "altp2m:\n  mode: mixed\n  views:\n    - change_gfn: [{gfn: 1, to: 2, view: 1}]\n",
+                 9, 36, "unknown key 'view' in altp2m.views[0].change_gfn[0]; expected one of: gfn, to");
+    expect_error(BASE "altp2m:\n  mode: mixed\n  views:\n    - access: [{gfn: 0x1000, access: r}]\n", 9, 22,
+                 "reaches beyond guest memory");
+    expect_error(BASE "altp2m:\n  mode: mixed\n  views:\n    - visible: no\n", 9, 16,
+                 "'no' is not a boolean in altp2m.views[0].visible");
+    expect_error(BASE "altp2m:\n  mode: mixed\n  views: [{}]\n  view: 2\n", 9, 9,
+                 "altp2m.view is view 2, but altp2m.views creates 1 view (1 to 1); expected 0 or 1 to 1");
+    expect_error(BASE "altp2m:\n  mode: mixed\n  view: 1\n", 8, 9,
+                 "altp2m.view is view 1, but altp2m.views creates no view; expected 0 (the host p2m)");
+    expect_error(BASE "altp2m:\n  mode: mixed\n  views: [{visible: false}]\n  view: 1\n", 9, 9,
+                 "altp2m.view is view 1, which is not visible",
+                 "expected a visible view, or altp2m.vcpus for a per-vCPU start");
+    expect_error(BASE "altp2m:\n  mode: mixed\n  vcpus: [{vcpu: 1, view: 0}]\n", 8, 18,
+                 "altp2m.vcpus[0].vcpu is 1, but the guest has 1 vcpu; expected 0 to 0");
+    expect_error(BASE "altp2m:\n  mode: mixed\n  vcpus: [{vcpu: 0, view: 0}, {vcpu: 0, view: 0}]\n",
+                 8, 38, "altp2m.vcpus[1].vcpu is vcpu 0, already given a view by altp2m.vcpus[0]",
+                 "expected each vcpu once");
+    expect_error(BASE "altp2m:\n  mode: mixed\n  vcpus: [{vcpu: 0}]\n", 8, 11,
+                 "missing key 'view' in altp2m.vcpus[0]; expected vcpu and view");
+    expect_error(BASE "altp2m: [1]\n", 6, 9, "altp2m is a list; expected a mapping");
+}
+
+/* The client's altp2m calls need the section and name existing views; the final views too. */
+Test(altp2m, client_and_final_errors)
+{
+    expect_error(BASE "client:\n  events:\n    - expect: {}\n      respond: {change_gfn: []}\n", 9, 17,
+                 "client.events[0].respond.change_gfn is an altp2m call but the scenario has no "
+                 "altp2m section; expected an altp2m section");
+    expect_error(BASE "client:\n  events:\n    - expect: {}\n      respond: {altp2m_access: []}\n", 9, 17,
+                 "client.events[0].respond.altp2m_access is an altp2m call");
+#define A2 "altp2m: {mode: external, views: [{}]}\n"
+    expect_error(BASE A2 "client:\n  events:\n    - expect: {}\n"
+                 "      respond: {altp2m_access: [{gfn: 1, access: r}]}\n", 10, 33,
+                 "missing key 'view' in client.events[0].respond.altp2m_access[0]; expected view, gfn, "
+                 "access and optionally count");
+    expect_error(BASE A2 "client:\n  events:\n    - expect: {}\n"
+                 "      respond: {altp2m_access: [{view: 2, gfn: 1, access: r}]}\n", 10, 40,
+                 "client.events[0].respond.altp2m_access[0].view is view 2, but altp2m.views creates 1 view");
+    expect_error(BASE A2 "client:\n  events:\n    - expect: {}\n"
+                 "      respond: {change_gfn: [{view: 0, gfn: 1, to: 2}]}\n", 10, 37,
+                 "client.events[0].respond.change_gfn[0].view is 0, the host p2m, which change_gfn "
+                 "cannot change; expected a view of altp2m.views (1 to 1)");
+    expect_error(BASE A2 "client:\n  events:\n    - expect: {}\n"
+                 "      respond: {change_gfn: [{view: 1, gfn: 1}]}\n", 10, 30,
+                 "missing key 'to' in client.events[0].respond.change_gfn[0]; expected view, gfn and to");
+    expect_error(BASE "final:\n  view: 0\n", 7, 3,
+                 "final.view is given but the scenario has no altp2m section; expected an altp2m section");
+    expect_error(BASE A2 "final:\n  view: 3\n", 8, 9,
+                 "final.view is view 3, but altp2m.views creates 1 view");
+    expect_error(BASE A2 "final:\n  vcpus: [{vcpu: 0}]\n", 8, 11,
+                 "missing key 'registers' in final.vcpus[0]; expected vcpu and registers, view or both");
+    expect_error(BASE A2 "final:\n  view: 1\n  vcpus: [{vcpu: 0, view: 1}]\n", 9, 18,
+                 "vcpu 0 has registers twice in final");
+    expect_error(BASE INTRO A2 "final:\n  introspector:\n    vcpus: [{vcpu: 0, view: 0}]\n", 14, 23,
+                 "unknown key 'view' in final.introspector.vcpus[0]; expected one of: vcpu, registers");
+#undef A2
+}
