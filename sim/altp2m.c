@@ -251,6 +251,21 @@ int sim_altp2m_create_view(struct sim_domain *d, unsigned default_access, uint16
     return 0;
 }
 
+int sim_altp2m_create_view_copy(struct sim_domain *d, uint16_t *out)
+{
+    int rc = sim_altp2m_create_view(d, P2M_ACCESS_DEFAULT, out);
+    if (rc < 0)
+        return rc;
+    struct sim_view *w = &d->views[*out];
+    for (uint64_t g = 0; g < d->nr_gfns; g++) {
+        enum p2m_access a;
+        p2m_get_access(d->host_p2m, g, &a);
+        p2m_set_access(w->p2m, g, 1, a, NULL);
+    }
+    memset(w->present, 0xff, ((d->nr_gfns + 63) / 64) * 8);
+    return 0;
+}
+
 int sim_altp2m_destroy_view(struct sim_domain *d, uint16_t idx)
 {
     int rc = need_view(d, idx, "xc_altp2m_destroy_view");

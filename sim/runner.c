@@ -377,13 +377,15 @@ static int setup_altp2m(struct run *r)
     for (size_t i = 0; i < a->nr_views; i++) {
         const struct scenario_altp2m_view *v = &a->views[i];
         uint16_t idx = 0;
-        if (sim_altp2m_create_view(r->d, v->default_access, &idx) < 0)
+        if ((v->copy ? sim_altp2m_create_view_copy(r->d, &idx)
+                     : sim_altp2m_create_view(r->d, v->default_access, &idx)) < 0)
             return FAIL_AT(v->line, v->column, "xc_altp2m_create_view");
         if (idx != i + 1)
             return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": xc_altp2m_create_view gave view %u, "
                                "expected view %zu", s->file, v->line, v->column, idx, i + 1);
-        run_log_add(r, RUN_LOG_CLIENT, 0, 0, NULL, "xc_altp2m_create_view: view %u, default access %s",
-                    idx, scenario_access_name(v->default_access));
+        run_log_add(r, RUN_LOG_CLIENT, 0, 0, NULL, "xc_altp2m_create_view: view %u, %s%s", idx,
+                    v->copy ? "a copy of the host p2m" : "default access ",
+                    v->copy ? "" : scenario_access_name(v->default_access));
         for (size_t k = 0; k < v->nr_change_gfn; k++) {
             const struct scenario_change_gfn *cg = &v->change_gfn[k];
             char to[80];

@@ -1742,14 +1742,16 @@ static int parse_altp2m_view(struct ctx *c, yaml_node_t *item, const char *ipath
     v->column = column_of(item);
     v->default_access = SCENARIO_ACCESS_RWX;
     v->visible = true;
-    if (f.val[K_DEFAULT_ACCESS]) {
+    if (f.val[K_DEFAULT_ACCESS] && scalar_is(f.val[K_DEFAULT_ACCESS], "copy")) {
+        v->copy = true; /* a copy of the host p2m: its access per gfn and its default */
+    } else if (f.val[K_DEFAULT_ACCESS]) {
         unsigned a;
         subpath(vpath, sizeof(vpath), ipath, "default_access");
         if ((rc = get_name(c, f.val[K_DEFAULT_ACCESS], vpath, "an access type", access_names,
                            SCENARIO_ACCESS_COUNT, &a)))
             return rc;
         if (a == SCENARIO_ACCESS_DEFAULT)
-            return fail(c, f.val[K_DEFAULT_ACCESS], "%s cannot be 'default'; expected one of n, "
+            return fail(c, f.val[K_DEFAULT_ACCESS], "%s cannot be 'default'; expected copy or one of n, "
                         "r, w, rw, x, rx, wx, rwx, rx2rw, n2rwx", vpath);
         v->default_access = (enum scenario_access)a;
     }

@@ -235,6 +235,7 @@ struct scenario_change_gfn {
 /* altp2m.views[i]: view i + 1, created in order (xc_altp2m_create_view). */
 struct scenario_altp2m_view {
     enum scenario_access default_access; /* default rwx; never SCENARIO_ACCESS_DEFAULT */
+    bool copy;                             /* default_access: copy (sim_altp2m_create_view_copy) */
     struct scenario_change_gfn *change_gfn; /* xc_altp2m_change_gfn, in order, first */
     size_t nr_change_gfn;
     /* then xc_altp2m_set_mem_access, in order (so a remapped gfn gets its own access, as

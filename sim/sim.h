@@ -225,6 +225,12 @@ int sim_altp2m_set_domain_state(struct sim_domain *d, bool active);
 bool sim_altp2m_active(const struct sim_domain *d);
 /* xc_altp2m_create_view: the first free index; -EINVAL when none is free or the access is unknown. */
 int sim_altp2m_create_view(struct sim_domain *d, unsigned default_access, uint16_t *view);
+/*
+ * A view created as a copy of the host p2m: every gfn's access and the default
+ * access as the host has them now, every entry held (as if each had been
+ * copied in by a fault, so later host changes reach all of them).
+ */
+int sim_altp2m_create_view_copy(struct sim_domain *d, uint16_t *view);
 /* xc_altp2m_destroy_view: -EBUSY for view 0 or a view in use, -EINVAL for no such view. */
 int sim_altp2m_destroy_view(struct sim_domain *d, uint16_t view);
 /* xc_altp2m_switch_to_view: every vCPU; -EINVAL for no such view or an invisible one. */

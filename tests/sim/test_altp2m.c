@@ -215,6 +215,31 @@ Test(sim_altp2m, host_changes_reach_held_entries)
     unmake(&f);
 }
 
+/* Proves: a view made as a copy of the host p2m has the host's access per gfn and default, and
+ * holds every entry: a later host change reaches it (unlike an empty view's unheld entries). */
+Test(sim_altp2m, view_copy)
+{
+    struct fixture f;
+    make(&f, rw_code, sizeof(rw_code), false);
+    SETUP(sim_p2m_set_access(f.d, 1 /* r */, A_GFN, 1));
+    SETUP(sim_altp2m_set_mode(f.d, SIM_ALTP2M_EXTERNAL));
+    SETUP(sim_altp2m_set_domain_state(f.d, true));
+    uint16_t copy, empty;
+    cr_assert_eq(sim_altp2m_create_view_copy(f.d, &copy), 0, "%s", sim_error(f.d));
+    SETUP(sim_altp2m_create_view(f.d, 7, &empty));
+    unsigned a;
+    SETUP(sim_altp2m_get_mem_access(f.d, copy, A_GFN, &a));
+    cr_expect_eq(a, 1, "the host's access, copied");
+    SETUP(sim_altp2m_get_mem_access(f.d, copy, B_GFN, &a));
+    cr_expect_eq(a, 7);
+    SETUP(sim_p2m_set_access(f.d, 2 /* w */, B_GFN, 1));
+    SETUP(sim_altp2m_get_mem_access(f.d, copy, B_GFN, &a));
+    cr_expect_eq(a, 2, "a held entry follows the host");
+    SETUP(sim_altp2m_get_mem_access(f.d, empty, B_GFN, &a));
+    cr_expect_eq(a, 7, "an unheld entry keeps the view's default");
+    unmake(&f);
+}
+
 /* mov eax, 0; mov ecx, 1; vmfunc; hlt */
 static const uint8_t vmfunc_code[] = {0xb8, 0, 0, 0, 0, 0xb9, 1, 0, 0, 0, 0x0f, 0x01, 0xd4, 0xf4};
 
