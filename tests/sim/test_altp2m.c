@@ -240,6 +240,37 @@ Test(sim_altp2m, view_copy)
     unmake(&f);
 }
 
+/* Proves: the multi form sets each gfn its own access in the view, checks every entry first
+ * (a bad gfn or access sets nothing, -EINVAL) and works on view 0 (the host p2m) too. */
+Test(sim_altp2m, set_mem_access_multi)
+{
+    struct fixture f;
+    make(&f, rw_code, sizeof(rw_code), false);
+    SETUP(sim_altp2m_set_mode(f.d, SIM_ALTP2M_EXTERNAL));
+    SETUP(sim_altp2m_set_domain_state(f.d, true));
+    uint16_t idx;
+    SETUP(sim_altp2m_create_view(f.d, 7, &idx));
+    uint64_t gfns[3] = {A_GFN, B_GFN, FIX_RAM / 4096};
+    uint8_t acc[3] = {1, 5, 3};
+    cr_expect_eq(sim_altp2m_set_mem_access_multi(f.d, idx, gfns, acc, 3), -EINVAL, "gfn beyond RAM");
+    unsigned a;
+    SETUP(sim_altp2m_get_mem_access(f.d, idx, A_GFN, &a));
+    cr_expect_eq(a, 7, "nothing set");
+    acc[1] = 11;
+    cr_expect_eq(sim_altp2m_set_mem_access_multi(f.d, idx, gfns, acc, 2), -EINVAL, "unknown access");
+    acc[1] = 5;
+    cr_assert_eq(sim_altp2m_set_mem_access_multi(f.d, idx, gfns, acc, 2), 0, "%s", sim_error(f.d));
+    SETUP(sim_altp2m_get_mem_access(f.d, idx, A_GFN, &a));
+    cr_expect_eq(a, 1);
+    SETUP(sim_altp2m_get_mem_access(f.d, idx, B_GFN, &a));
+    cr_expect_eq(a, 5);
+    cr_assert_eq(sim_altp2m_set_mem_access_multi(f.d, 0, gfns, acc, 1), 0);
+    SETUP(sim_altp2m_get_mem_access(f.d, 0, A_GFN, &a));
+    cr_expect_eq(a, 1, "view 0 is the host p2m");
+    cr_expect_eq(sim_altp2m_set_mem_access_multi(f.d, 7, gfns, acc, 1), -EINVAL, "no view 7");
+    unmake(&f);
+}
+
 /* mov eax, 0; mov ecx, 1; vmfunc; hlt */
 static const uint8_t vmfunc_code[] = {0xb8, 0, 0, 0, 0, 0xb9, 1, 0, 0, 0, 0x0f, 0x01, 0xd4, 0xf4};
 
