@@ -25,6 +25,12 @@
  *   Restricting a page needs a TLB flush; cpu/ keeps a "handed out since the
  *   last flush" bitmap (final frames and page-table pages) and only flushes
  *   when the page was handed out (cpu_p2m_restricted()).
+ * - Frames.  A gfn is its own frame of `ram` unless the caller remapped it
+ *   (cpu_memory.remapped/frame: a shared page, another domain's page, an
+ *   altp2m remap); the walker, the fills and the emulator all take the frame
+ *   from the same lookup.  An altp2m view is another pair of bitmaps
+ *   (cpu_set_view): switching costs a TLB flush only when the TLB holds a
+ *   frame restricted or remapped in either view.
  * - Exact report.  Unicorn tells the fill callback only the page and the
  *   access type; the byte address and size come from decoding the instruction
  *   at RIP (Capstone) with the live registers: explicit memory operands,

@@ -254,7 +254,30 @@ int sim_vcpu_set_regs(struct sim_domain *d, unsigned vcpu, const struct cpu_regs
 bool sim_vcpu_runnable(const struct sim_vcpu *v)
 {
     return v->state == SIM_VCPU_RUNNABLE && v->pause_count == 0 && !v->ring_blocked
-           && !v->waiting_slot && !v->paging_wait;
+           && !v->waiting_slot && !v->paging_wait && v->domain->controller_pause_count == 0;
+}
+
+int sim_domain_pause(struct sim_domain *d)
+{
+    /* Xen caps the toolstack's count at 255 so repeated calls cannot overflow d->pause_count. */
+    if (d->controller_pause_count == 255)
+        return sim_set_error(d, -EOVERFLOW, "the domain is already paused 255 times by the toolstack "
+                             "(Xen: EOVERFLOW)");
+    d->controller_pause_count++;
+    return 0;
+}
+
+int sim_domain_unpause(struct sim_domain *d)
+{
+    if (d->controller_pause_count == 0)
+        return sim_set_error(d, -EINVAL, "the domain is not paused by the toolstack (Xen: EINVAL)");
+    d->controller_pause_count--;
+    return 0;
+}
+
+unsigned sim_domain_pause_count(const struct sim_domain *d)
+{
+    return d->controller_pause_count;
 }
 
 enum sim_vcpu_state sim_vcpu_state(const struct sim_domain *d, unsigned vcpu)

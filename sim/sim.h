@@ -86,6 +86,15 @@ enum sim_vcpu_state sim_vcpu_state(const struct sim_domain *d, unsigned vcpu);
 /* Xen's v->vm_event_pause_count: how many responses with VCPU_PAUSED it awaits. */
 unsigned sim_vcpu_pause_count(const struct sim_domain *d, unsigned vcpu);
 uint64_t sim_vcpu_insns(const struct sim_domain *d, unsigned vcpu);
+/*
+ * xc_domain_pause / xc_domain_unpause (domain_pause_by_systemcontroller): a
+ * count of its own, up to 255 (-EOVERFLOW beyond; unpause at 0: -EINVAL),
+ * that composes with the vCPUs' vm_event pauses: a vCPU runs only when both
+ * are zero.  A paused domain's vCPUs report SIM_VCPU_PAUSED.
+ */
+int sim_domain_pause(struct sim_domain *d);
+int sim_domain_unpause(struct sim_domain *d);
+unsigned sim_domain_pause_count(const struct sim_domain *d);
 
 /* ---- mem_access (xc_set_mem_access, xc_get_mem_access) -------------------- */
 

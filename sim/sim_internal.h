@@ -146,6 +146,7 @@ struct sim_domain {
     unsigned nr_targets;
     uint64_t tokens_issued;
     bool in_run;                 /* inside sim_run */
+    unsigned controller_pause_count; /* xc_domain_pause (d->controller_pause_count) */
     enum sim_altp2m_mode altp2m_mode;
     bool altp2m_active;
     struct sim_view views[SIM_MAX_ALTP2M];
