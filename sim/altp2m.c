@@ -121,18 +121,25 @@ void sim_altp2m_host_frame_changed(struct sim_domain *d, uint64_t gfn)
     }
 }
 
+/*
+ * gfn's access in view idx: on view 0 (the host) the change reaches the views'
+ * held entries; in another view the entry becomes held.  True when a right was lost.
+ */
+static bool set_access_in(struct sim_domain *d, uint16_t idx, uint64_t gfn, enum p2m_access a)
+{
+    bool lost = false;
+    if (idx == 0) {
+        if (p2m_set_access(d->host_p2m, gfn, 1, a, &lost) == 0)
+            sim_altp2m_host_access_changed(d, gfn, 1);
+    } else if (p2m_set_access(d->views[idx].p2m, gfn, 1, a, &lost) == 0) {
+        set_bit_to(d->views[idx].present, gfn, true);
+    }
+    return lost;
+}
+
 bool sim_vcpu_set_access(struct sim_vcpu *v, uint64_t gfn, enum p2m_access a)
 {
-    struct sim_view *w = vcpu_view(v);
-    bool lost = false;
-    if (!w) {
-        if (p2m_set_access(v->domain->host_p2m, gfn, 1, a, &lost) == 0)
-            sim_altp2m_host_access_changed(v->domain, gfn, 1);
-        return lost;
-    }
-    if (p2m_set_access(w->p2m, gfn, 1, a, &lost) == 0)
-        set_bit_to(w->present, gfn, true);
-    return lost;
+    return set_access_in(v->domain, vcpu_view(v) ? v->view : 0, gfn, a);
 }
 
 /* ---- The toolstack's HVMOP_altp2m ----------------------------------------- */
@@ -342,20 +349,9 @@ int sim_altp2m_set_mem_access_multi(struct sim_domain *d, uint16_t idx, const ui
         if (gfns[i] >= d->nr_gfns || access[i] >= P2M_ACCESS_COUNT)
             return sim_set_error(d, -EINVAL, "entry %u: gfn %#llx / access %u is not valid (nothing was set)",
                                  i, (unsigned long long)gfns[i], access[i]);
-    for (uint32_t i = 0; i < nr; i++) {
-        uint64_t g = gfns[i];
-        bool lost = false;
-        if (idx == 0) {
-            p2m_set_access(d->host_p2m, g, 1, (enum p2m_access)access[i], &lost);
-            sim_altp2m_host_access_changed(d, g, 1);
-        } else {
-            struct sim_view *w = &d->views[idx];
-            p2m_set_access(w->p2m, g, 1, (enum p2m_access)access[i], &lost);
-            set_bit_to(w->present, g, true);
-        }
-        if (lost)
-            sim_p2m_changed(d, g, 1);
-    }
+    for (uint32_t i = 0; i < nr; i++)
+        if (set_access_in(d, idx, gfns[i], (enum p2m_access)access[i]))
+            sim_p2m_changed(d, gfns[i], 1);
     return 0;
 }
 
