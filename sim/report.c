@@ -77,6 +77,17 @@ static void append(char *buf, size_t len, size_t *off, const char *fmt, ...)
         *off += (size_t)n;
 }
 
+/* " gfn 0x.. p2mt name" (the number when the type has no name): paging and sharing requests. */
+static void append_gfn_p2mt(char *buf, size_t len, size_t *off, uint64_t gfn, uint32_t p2mt)
+{
+    const char *t = scenario_p2mt_name(p2mt);
+    append(buf, len, off, " gfn %#" PRIx64, gfn);
+    if (t)
+        append(buf, len, off, " p2mt %s", t);
+    else
+        append(buf, len, off, " p2mt %" PRIu32, p2mt);
+}
+
 void run_describe(char *buf, size_t len, const struct vme_msg *m, bool response)
 {
     size_t off = 0;
@@ -118,26 +129,14 @@ void run_describe(char *buf, size_t len, const struct vme_msg *m, bool response)
     case VME_REASON_SINGLESTEP:
         append(buf, len, &off, " gfn %#" PRIx64, m->u.debug.gfn);
         break;
-    case VME_REASON_MEM_PAGING: {
-        const char *t = scenario_p2mt_name(m->u.paging.p2mt);
-        append(buf, len, &off, " gfn %#" PRIx64, m->u.paging.gfn);
-        if (t)
-            append(buf, len, &off, " p2mt %s", t);
-        else
-            append(buf, len, &off, " p2mt %" PRIu32, m->u.paging.p2mt);
+    case VME_REASON_MEM_PAGING:
+        append_gfn_p2mt(buf, len, &off, m->u.paging.gfn, m->u.paging.p2mt);
         paging_flag_names(flags, sizeof(flags), m->u.paging.flags);
         append(buf, len, &off, " paging flags %s", flags);
         break;
-    }
-    case VME_REASON_MEM_SHARING: {
-        const char *t = scenario_p2mt_name(m->u.sharing.p2mt);
-        append(buf, len, &off, " gfn %#" PRIx64, m->u.sharing.gfn);
-        if (t)
-            append(buf, len, &off, " p2mt %s", t);
-        else
-            append(buf, len, &off, " p2mt %" PRIu32, m->u.sharing.p2mt);
+    case VME_REASON_MEM_SHARING:
+        append_gfn_p2mt(buf, len, &off, m->u.sharing.gfn, m->u.sharing.p2mt);
         break;
-    }
     default:
         break;
     }

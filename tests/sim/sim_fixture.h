@@ -69,6 +69,16 @@ static inline void fixture_attach(struct fixture_client *c, const struct ring_fd
     SETUP(evtchn_open(&c->evtchn, fds, RING_ABI_PORT_CLIENT));
 }
 
+/* Puts one v7 response on the ring, pushes it and rings the doorbell if the simulator asked. */
+static inline void fixture_respond(struct fixture_client *c, const struct vme_msg *rsp)
+{
+    unsigned char slot[400];
+    SETUP(vme_encode(7, rsp, slot));
+    ring_back_put_response(c->back, slot);
+    if (ring_back_push_responses(c->back))
+        evtchn_notify(c->evtchn);
+}
+
 /* Detaches the client (if attached) and destroys the domain. */
 static inline void fixture_destroy(struct sim_domain *d, struct fixture_client *c)
 {

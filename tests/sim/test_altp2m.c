@@ -143,10 +143,7 @@ Test(sim_altp2m, access_by_view_and_response_switch)
     rsp.flags = VME_FLAG_VCPU_PAUSED | VME_FLAG_ALTERNATE_P2M;
     rsp.altp2m_idx = 0;
     rsp.u.mem_access = req.u.mem_access;
-    vme_encode(7, &rsp, slot);
-    ring_back_put_response(f.client.back, slot);
-    if (ring_back_push_responses(f.client.back))
-        evtchn_notify(f.client.evtchn);
+    fixture_respond(&f.client, &rsp);
     stop = fixture_run_until_idle(f.d);
     cr_assert_eq(stop.reason, SIM_STOP_HALTED, "%s", stop.why);
     cr_expect_eq(view_of(&f), 0, "switched by the response");

@@ -13,16 +13,12 @@
 
 #include "guest_build_internal.h"
 #include "hypercall_internal.h"
+#include "sim_fixture.h"
 
 #define RAM (1u << 20)
 #define CODE_GPA 0x10000ull
 #define DATA_GPA 0x20000ull
 
-#define SETUP(expr)                                                                            \
-    do {                                                                                       \
-        if ((expr) < 0)                                                                        \
-            cr_assert_fail("TEST ERROR (set-up, not the code under test): %s", #expr);         \
-    } while (0)
 
 static char last_note[320];
 static unsigned nr_notes;

@@ -79,7 +79,6 @@ static bool take(struct fixture *f, struct vme_msg *req)
 /* The pager's response: VCPU_PAUSED echoed, u.mem_paging echoed (plus extra flags). */
 static void respond(struct fixture *f, const struct vme_msg *req, uint32_t paging_flags)
 {
-    unsigned char slot[400];
     struct vme_msg rsp;
     memset(&rsp, 0, sizeof(rsp));
     rsp.version = 7;
@@ -89,10 +88,7 @@ static void respond(struct fixture *f, const struct vme_msg *req, uint32_t pagin
     rsp.u.paging.gfn = req->u.paging.gfn;
     rsp.u.paging.p2mt = req->u.paging.p2mt;
     rsp.u.paging.flags = paging_flags;
-    vme_encode(7, &rsp, slot);
-    ring_back_put_response(f->client.back, slot);
-    if (ring_back_push_responses(f->client.back))
-        evtchn_notify(f->client.evtchn);
+    fixture_respond(&f->client, &rsp);
 }
 
 static unsigned p2mt(struct fixture *f)

@@ -53,10 +53,7 @@ Test(sim_pause, composes_with_event_pause)
     rsp.reason = req.reason;
     rsp.flags = VME_FLAG_VCPU_PAUSED;
     rsp.u.mem_access = req.u.mem_access;
-    vme_encode(7, &rsp, slot);
-    ring_back_put_response(client.back, slot);
-    if (ring_back_push_responses(client.back))
-        evtchn_notify(client.evtchn);
+    fixture_respond(&client, &rsp);
     cr_assert_eq(sim_run(d, 1000, &stop), 0);
     cr_expect_eq(sim_vcpu_pause_count(d, 0), 0, "the response was taken");
     cr_expect_eq(stop.reason, SIM_STOP_BLOCKED, "still paused by the toolstack");

@@ -182,10 +182,7 @@ Test(sim_sharing, enomem_request_and_response)
     rsp.reason = VME_REASON_MEM_SHARING;
     rsp.flags = VME_FLAG_VCPU_PAUSED;
     rsp.u.sharing = req.u.sharing;
-    vme_encode(7, &rsp, slot);
-    ring_back_put_response(f.client.back, slot);
-    if (ring_back_push_responses(f.client.back))
-        evtchn_notify(f.client.evtchn);
+    fixture_respond(&f.client, &rsp);
     stop = fixture_run_until_idle(f.d);
     cr_assert_eq(stop.reason, SIM_STOP_HALTED, "%s", stop.why);
     cr_expect_eq(qword(&f, B_GFN << 12), 0x55, "the retried write went through");
