@@ -88,7 +88,7 @@ int64_t sim_kvmi_mem_map(struct sim_domain *d, const struct sim_map_token *token
         if (d->targets[i]->has_token && !memcmp(&d->targets[i]->token, token, sizeof(*token)))
             t = d->targets[i];
     if (!t) {
-        snprintf(why, whylen, "the token is none KVMI_GET_MAP_TOKEN issued to this domain");
+        snprintf(why, whylen, "the token is not one KVMI_GET_MAP_TOKEN issued to this domain");
         return -EFAULT;
     }
     uint64_t tgfn = gpa / CPU_PAGE_SIZE, mgfn = map_gpa / CPU_PAGE_SIZE;
