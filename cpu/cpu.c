@@ -151,6 +151,8 @@ int cpu_create(struct cpu **out, const struct cpu_config *cfg)
         goto fail;
     cs_option(c->cs, CS_OPT_DETAIL, CS_OPT_ON);
     c->xcr0 = 1;
+    if ((rc = cpu_code_resize(c)) < 0)
+        goto fail;
     *out = c;
     return 0;
 fail:
@@ -174,7 +176,7 @@ int cpu_map_area(struct cpu *c, uint8_t *host, uint64_t size)
         return -EIO;
     c->areas[c->nr_areas++] = (struct cpu_area){.host = host, .size = size, .base = base};
     c->next_area_base = base + size;
-    return 0;
+    return cpu_code_resize(c);
 }
 
 void cpu_destroy(struct cpu *c)
@@ -190,6 +192,7 @@ void cpu_destroy(struct cpu *c)
     free(c->hooked_id);
     free(c->handed);
     free(c->scratch);
+    cpu_snapshot_free(c);
     free(c);
 }
 

@@ -438,4 +438,53 @@ struct cpu_walk {
 };
 int cpu_translate(struct cpu *c, uint64_t gla, unsigned access, struct cpu_walk *w);
 
+/* ---- Dirty tracking and snapshots ------------------------------------------ */
+
+/*
+ * Dirty tracking.  `fn(opaque, frame)` is called with the host address of a
+ * frame (page aligned: inside `ram` or an area of cpu_map_area) each time
+ * cpu/ lets the guest write it: a TLB entry handed out with W, the walker's
+ * A/D-bit writes, an exception frame pushed by cpu_inject.  A TLB entry gets
+ * W only on a write fill, and X only on a fetch fill, so the reports are
+ * exact per fill, never for pages only read.  Entries already in the TLB are
+ * not reported again: call cpu_dirty_restart() when a new tracking period
+ * begins (it flushes the TLB, outside cpu_run only).  NULL turns it off.
+ */
+typedef void (*cpu_dirty_fn)(void *opaque, uint8_t *frame);
+void cpu_set_dirty_hook(struct cpu *c, cpu_dirty_fn fn, void *opaque);
+void cpu_dirty_restart(struct cpu *c);
+/*
+ * Ends exact tracking (no snapshot left): fills hand out the full rights again,
+ * reporting W grants as before (a superset of the frames written).  The exact
+ * W-on-write / X-on-fetch rule above holds from cpu_dirty_restart on.
+ */
+void cpu_dirty_relax(struct cpu *c);
+/*
+ * The bytes of `frame` (host address of a frame of `ram` or an area) were
+ * changed behind the engine's back (a snapshot restore, a host write): code
+ * translated from it must not run again.  Costs nothing when no code was
+ * fetched from the frame since it was last invalidated; otherwise drops
+ * Unicorn's blocks of exactly that frame (uc_ctl_remove_cache through one
+ * forced TLB fill that maps the lookup to the frame; the TLB is flushed before
+ * the next run) and forgets the scanned blocks (rescanned for interception and
+ * instruction counts on their next run).  Outside cpu_run only (-EBUSY);
+ * -EINVAL for an address that is no frame of this vCPU.
+ */
+int cpu_frame_written(struct cpu *c, const uint8_t *frame);
+/*
+ * The vCPU's whole state, as one blob: Unicorn's CPU context (every
+ * register, the hidden segment descriptor caches, control and debug
+ * registers, the MSRs it models, x87/MMX/SSE/AVX state) and cpu/'s own
+ * (XCR0, single-step, intercept mask, the decoded descriptors of
+ * cpu_get_regs, an intercepted instruction allowed to execute once, a
+ * pending cpu_pause).  The memory view (cpu_set_view) is the caller's.
+ * cpu_restore flushes the TLB; it changes the intercept mask (and flushes
+ * translated code, ~20 ms) only when the blob's differs.  A blob restores
+ * only into a vCPU of the same mode and build: -EINVAL otherwise (cpu_error
+ * says why).  Outside cpu_run only (-EBUSY).
+ */
+size_t cpu_state_size(struct cpu *c);
+int cpu_save(struct cpu *c, void *buf, size_t len);
+int cpu_restore(struct cpu *c, const void *buf, size_t len);
+
 #endif

@@ -131,6 +131,21 @@ struct cpu {
     uint64_t xcr0;
     struct cpu_segcache segc[6]; /* CS SS DS ES FS GS (cpu_get_regs) */
     char error[256];
+
+    /* Dirty tracking and snapshots (cpu/snapshot.c). */
+    cpu_dirty_fn dirty_fn;
+    void *dirty_opaque;
+    bool dirty_precise;     /* W only on write fills, X only on fetch fills (a tracking period is on) */
+    /*
+     * Frames of Unicorn's physical space (ram, scratch, areas: paddr >> 12) handed out with X
+     * since their code was last invalidated: only those can have translated blocks, so only
+     * those cost anything in cpu_frame_written.
+     */
+    uint64_t *code;
+    uint64_t code_frames;
+    bool forced_fill;       /* cpu_frame_written: the next fill maps its address to forced_paddr */
+    uint64_t forced_paddr;
+    uc_context *snap_ctx; /* cpu_save / cpu_restore's staging context, allocated on first use */
 };
 
 /* Unicorn takes callbacks as void *: ISO C has no such conversion, so copy the bits. */
@@ -181,6 +196,25 @@ static inline bool cpu_restricted(const struct cpu *c, uint64_t gfn)
 {
     return c->mem.restricted && ((c->mem.restricted[gfn >> 6] >> (gfn & 63)) & 1);
 }
+
+/* snapshot.c */
+/* The host address of the frame at Unicorn physical address `paddr`; NULL for a scratch frame. */
+uint8_t *cpu_paddr_host(const struct cpu *c, uint64_t paddr);
+/* Reports a frame the guest may write (or cpu/ wrote): the host address of any byte in it. */
+static inline void cpu_mark_dirty(struct cpu *c, uint8_t *p, uint64_t gpa)
+{
+    if (c->dirty_fn && p)
+        c->dirty_fn(c->dirty_opaque, p - (gpa & (CPU_PAGE_SIZE - 1)));
+}
+static inline void cpu_mark_code(struct cpu *c, uint64_t paddr)
+{
+    uint64_t f = paddr >> CPU_PAGE_SHIFT;
+    if (f < c->code_frames)
+        c->code[f >> 6] |= 1ull << (f & 63);
+}
+/* Grows the code bitmap to Unicorn's whole physical space (after cpu_map_area). */
+int cpu_code_resize(struct cpu *c);
+void cpu_snapshot_free(struct cpu *c);
 
 /* decode.c */
 void cpu_block_hook(uc_engine *uc, uint64_t addr, uint32_t size, void *opaque);

@@ -27,7 +27,10 @@ struct ring {
     struct evtchn *evtchn;
     bool broken;
     char error[256];
+    uint64_t id; /* ring_id: a process-wide counter */
 };
+
+static _Atomic uint64_t ring_next_id = 1;
 
 static void ring_close_fds(struct ring_fds *fds)
 {
@@ -50,6 +53,7 @@ int ring_create(struct ring **out, size_t slot_size, ring_idx_t start_index)
     r->fds = (struct ring_fds){.shm = -1, .to_client = -1, .to_simulator = -1};
     r->slot_size = slot_size;
     r->nr_slots = nr_slots;
+    r->id = atomic_fetch_add(&ring_next_id, 1);
     r->req_prod_pvt = r->rsp_cons = r->rsp_prod_seen = start_index;
     int rc = -ENOMEM;
     r->outstanding = calloc(nr_slots, slot_size);
@@ -260,4 +264,108 @@ bool ring_is_broken(const struct ring *r)
 const char *ring_error(const struct ring *r)
 {
     return r->error;
+}
+
+/* ---- Snapshots ------------------------------------------------------------ */
+
+#define RING_STATE_MAGIC 0x31474e52u /* "RNG1" */
+
+/* The blob's header; the outstanding copies and the two shared pages follow. */
+struct ring_state {
+    uint32_t magic;
+    uint32_t nr_slots;
+    uint64_t slot_size;
+    ring_idx_t req_prod_pvt, rsp_cons, rsp_prod_seen;
+    uint32_t claimed;
+    uint8_t broken, pad[7];
+    uint64_t to_client, to_simulator; /* eventfd counters: deliveries not yet taken */
+    char error[256];
+};
+
+uint64_t ring_id(const struct ring *r)
+{
+    return r->id;
+}
+
+size_t ring_state_size(const struct ring *r)
+{
+    return sizeof(struct ring_state) + (size_t)r->nr_slots * r->slot_size + RING_ABI_SHM_SIZE;
+}
+
+/* Reads (and so clears) a non-blocking eventfd's counter: 0 when nothing is pending. */
+static uint64_t eventfd_take(int fd)
+{
+    uint64_t v = 0;
+    ssize_t n;
+    do
+        n = read(fd, &v, sizeof(v));
+    while (n < 0 && errno == EINTR);
+    return n == sizeof(v) ? v : 0;
+}
+
+static void eventfd_give(int fd, uint64_t v)
+{
+    if (v == 0)
+        return;
+    ssize_t n;
+    do
+        n = write(fd, &v, sizeof(v));
+    while (n < 0 && errno == EINTR);
+}
+
+int ring_save(struct ring *r, void *buf, size_t len)
+{
+    if (len < ring_state_size(r))
+        return -EINVAL;
+    struct ring_state h;
+    memset(&h, 0, sizeof(h));
+    h.magic = RING_STATE_MAGIC;
+    h.nr_slots = r->nr_slots;
+    h.slot_size = r->slot_size;
+    h.req_prod_pvt = r->req_prod_pvt;
+    h.rsp_cons = r->rsp_cons;
+    h.rsp_prod_seen = r->rsp_prod_seen;
+    h.claimed = r->claimed;
+    h.broken = r->broken;
+    memcpy(h.error, r->error, sizeof(h.error));
+    /* An eventfd cannot be peeked: take the count and give it straight back. */
+    h.to_client = eventfd_take(r->fds.to_client);
+    eventfd_give(r->fds.to_client, h.to_client);
+    h.to_simulator = eventfd_take(r->fds.to_simulator);
+    eventfd_give(r->fds.to_simulator, h.to_simulator);
+    uint8_t *p = buf;
+    memcpy(p, &h, sizeof(h));
+    p += sizeof(h);
+    memcpy(p, r->outstanding, (size_t)r->nr_slots * r->slot_size);
+    p += (size_t)r->nr_slots * r->slot_size;
+    memcpy(p, r->shm, RING_ABI_SHM_SIZE);
+    return 0;
+}
+
+int ring_restore(struct ring *r, const void *buf, size_t len)
+{
+    struct ring_state h;
+    if (len != ring_state_size(r))
+        return -EINVAL;
+    memcpy(&h, buf, sizeof(h));
+    if (h.magic != RING_STATE_MAGIC || h.nr_slots != r->nr_slots || h.slot_size != r->slot_size
+        || h.req_prod_pvt - h.rsp_cons > h.nr_slots
+        || h.claimed > h.nr_slots - (h.req_prod_pvt - h.rsp_cons)
+        || memchr(h.error, 0, sizeof(h.error)) == NULL)
+        return -EINVAL;
+    const uint8_t *p = (const uint8_t *)buf + sizeof(h);
+    memcpy(r->outstanding, p, (size_t)r->nr_slots * r->slot_size);
+    p += (size_t)r->nr_slots * r->slot_size;
+    memcpy(r->shm, p, RING_ABI_SHM_SIZE);
+    r->req_prod_pvt = h.req_prod_pvt;
+    r->rsp_cons = h.rsp_cons;
+    r->rsp_prod_seen = h.rsp_prod_seen;
+    r->claimed = h.claimed;
+    r->broken = h.broken;
+    memcpy(r->error, h.error, sizeof(r->error));
+    eventfd_take(r->fds.to_client);
+    eventfd_give(r->fds.to_client, h.to_client);
+    eventfd_take(r->fds.to_simulator);
+    eventfd_give(r->fds.to_simulator, h.to_simulator);
+    return 0;
 }

@@ -187,4 +187,35 @@ bool ring_back_push_responses(struct ring_back *b);
 int ring_back_final_check_for_requests(struct ring_back *b);
 const char *ring_back_error(const struct ring_back *b);
 
+/* ---- Snapshots ------------------------------------------------------------ */
+
+/*
+ * A ring's identity: unique among the rings this process created (a ring
+ * destroyed and created again is another ring, whatever its address).
+ */
+uint64_t ring_id(const struct ring *r);
+/*
+ * The front end's whole state as one blob: both shared pages (the requests
+ * and responses in their slots, the four indices, both doorbell ports'
+ * pending and mask bits), the private indices, claims, the private copies of
+ * outstanding requests, the broken flag and its sentence, and the deliveries
+ * waiting in each doorbell's eventfd.  ring_restore puts all of it back into
+ * the same ring (its descriptors stay valid, so a client stays attached);
+ * -EINVAL for a blob of another slot size or a damaged one.  Neither may run
+ * while the client touches the ring: the client's own private indices are
+ * its to save (ring_back_save).
+ */
+size_t ring_state_size(const struct ring *r);
+int ring_save(struct ring *r, void *buf, size_t len);
+int ring_restore(struct ring *r, const void *buf, size_t len);
+
+/* The back end's private indices (BACK_RING's rsp_prod_pvt and req_cons). */
+struct ring_back_state {
+    ring_idx_t rsp_prod_pvt;
+    ring_idx_t req_cons;
+};
+void ring_back_save(const struct ring_back *b, struct ring_back_state *st);
+/* -EINVAL when the indices are impossible (more responses than requests taken). */
+int ring_back_restore(struct ring_back *b, const struct ring_back_state *st);
+
 #endif

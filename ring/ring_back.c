@@ -122,3 +122,20 @@ const char *ring_back_error(const struct ring_back *b)
 {
     return b->error;
 }
+
+void ring_back_save(const struct ring_back *b, struct ring_back_state *st)
+{
+    st->rsp_prod_pvt = b->rsp_prod_pvt;
+    st->req_cons = b->req_cons;
+}
+
+int ring_back_restore(struct ring_back *b, const struct ring_back_state *st)
+{
+    /* A back end never answers a request it has not taken, nor holds more than the ring. */
+    if ((ring_idx_t)(st->req_cons - st->rsp_prod_pvt) > b->nr_slots)
+        return -EINVAL;
+    b->rsp_prod_pvt = st->rsp_prod_pvt;
+    b->req_cons = st->req_cons;
+    b->error[0] = 0;
+    return 0;
+}

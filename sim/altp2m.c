@@ -155,7 +155,7 @@ int sim_altp2m_set_mode(struct sim_domain *d, enum sim_altp2m_mode mode)
     return sim_update_intercept(d);
 }
 
-static void view_free(struct sim_view *w)
+void sim_altp2m_view_free(struct sim_view *w)
 {
     p2m_destroy(w->p2m);
     free(w->present);
@@ -168,7 +168,7 @@ static void view_free(struct sim_view *w)
 void sim_altp2m_free(struct sim_domain *d)
 {
     for (unsigned i = 0; i < SIM_MAX_ALTP2M; i++)
-        view_free(&d->views[i]);
+        sim_altp2m_view_free(&d->views[i]);
 }
 
 static int need_active(struct sim_domain *d, const char *what)
@@ -204,7 +204,7 @@ int sim_altp2m_set_domain_state(struct sim_domain *d, bool active)
     }
     if (!active) /* p2m_flush_altp2m: every view goes */
         for (unsigned i = 1; i < SIM_MAX_ALTP2M; i++)
-            view_free(&d->views[i]);
+            sim_altp2m_view_free(&d->views[i]);
     return sim_update_intercept(d);
 }
 
@@ -235,7 +235,7 @@ int sim_altp2m_create_view(struct sim_domain *d, unsigned default_access, uint16
     w->remapped = malloc(words * 8);
     w->frame_of = calloc(d->nr_gfns, sizeof(*w->frame_of));
     if (!w->present || !w->changed || !w->remapped || !w->frame_of) {
-        view_free(w);
+        sim_altp2m_view_free(w);
         return sim_set_error(d, -ENOMEM, "no memory for an altp2m view");
     }
     memcpy(w->remapped, d->remapped, words * 8);
@@ -283,7 +283,7 @@ int sim_altp2m_destroy_view(struct sim_domain *d, uint16_t idx)
     for (unsigned i = 0; i < d->nr_vcpus; i++)
         if (d->vcpus[i].view == idx)
             return sim_set_error(d, -EBUSY, "view %u is in use by vCPU %u (Xen: EBUSY)", idx, i);
-    view_free(&d->views[idx]);
+    sim_altp2m_view_free(&d->views[idx]);
     return 0;
 }
 

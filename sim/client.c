@@ -7,9 +7,12 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "record_internal.h"
 #include "runner_internal.h"
 
 uint64_t run_msg_reg(const struct vme_msg *m, enum scenario_reg reg, bool *known)
@@ -83,8 +86,7 @@ static bool set_msg_reg(struct vme_msg *m, enum scenario_reg reg, uint64_t v)
     }
 }
 
-/* The gfn an event is about, whatever its reason. */
-static uint64_t msg_gfn(const struct vme_msg *m)
+uint64_t run_msg_gfn(const struct vme_msg *m)
 {
     switch (m->reason) {
     case VME_REASON_MEM_ACCESS: return m->u.mem_access.gfn;
@@ -105,7 +107,7 @@ uint64_t run_field_value(const struct scenario_match *f, const struct vme_msg *m
     case SCENARIO_MATCH_VCPU: return m->vcpu_id;
     case SCENARIO_MATCH_FLAGS: return m->flags & f->value; /* equal to value iff all set */
     case SCENARIO_MATCH_ALTP2M_IDX: return m->altp2m_idx;
-    case SCENARIO_MATCH_GFN: return msg_gfn(m);
+    case SCENARIO_MATCH_GFN: return run_msg_gfn(m);
     case SCENARIO_MATCH_OFFSET: return m->u.mem_access.offset;
     case SCENARIO_MATCH_GLA: return m->u.mem_access.gla;
     case SCENARIO_MATCH_ACCESS: return m->u.mem_access.flags & 7;
@@ -140,6 +142,25 @@ static const struct scenario_match *first_mismatch(const struct scenario_event *
     return NULL;
 }
 
+/*
+ * An expectation failed: the run stops here.  The message also goes into a
+ * recording, so that replay --as-client fails at the same point without the
+ * expectations.
+ */
+static void client_failed(struct run *r, uint64_t seq, unsigned vcpu, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void client_failed(struct run *r, uint64_t seq, unsigned vcpu, const char *fmt, ...)
+{
+    char text[600];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    r->failed = true;
+    run_log_add(r, RUN_LOG_FAIL, seq, vcpu, NULL, "%s", text);
+    rec_client_fail(r, text);
+}
+
 static void describe_expect(char *buf, size_t len, const struct run *r, const struct run_expect *e)
 {
     const struct scenario_event *ev = e->ev;
@@ -157,8 +178,7 @@ static void fail_mismatch(struct run *r, uint64_t seq, const struct vme_msg *m,
     run_format_field(want, sizeof(want), f, f->value);
     run_format_field(got, sizeof(got), f, run_field_value(f, m));
     describe_expect(where, sizeof(where), r, e);
-    r->failed = true;
-    run_log_add(r, RUN_LOG_FAIL, seq, m->vcpu_id, NULL,
+    client_failed(r, seq, m->vcpu_id,
                 "%s:%" PRIu32 ":%" PRIu32 ": event #%" PRIu64 " does not match the expected event %s: "
                 "expected %s %s, got %s", r->s->file, f->line, f->column, seq, where,
                 scenario_match_field_name(f->field), want, got);
@@ -190,7 +210,9 @@ static void pager_load(struct run *r, const struct run_answer *a)
     }
     run_log_add(r, RUN_LOG_CLIENT, a->seq, a->rsp.vcpu_id, NULL,
                 "xc_mem_paging_load: gfn %#" PRIx64 " with %s", a->gfn, from);
-    if (sim_paging_load(r->d, a->gfn, buf) < 0)
+    int rc = sim_paging_load(r->d, a->gfn, buf);
+    rec_action(r, REC_ACT_PAGING_LOAD, (uint64_t[]){a->gfn}, buf, rc);
+    if (rc < 0)
         run_log_add(r, RUN_LOG_CLIENT, a->seq, a->rsp.vcpu_id, NULL, "%s:%" PRIu32 ":%" PRIu32
                     ": xc_mem_paging_load failed: %s", r->s->file, sr->load_line, sr->load_column,
                     sim_error(r->d));
@@ -208,6 +230,7 @@ static void raise_max_pages(struct run *r, const struct run_answer *a)
                      : before > UINT64_MAX - sr->add_pages.value ? UINT64_MAX
                                                                   : before + sr->add_pages.value;
     sim_set_max_pages(r->d, pages);
+    rec_action(r, REC_ACT_MAX_PAGES, (uint64_t[]){pages}, NULL, 0);
     run_log_add(r, RUN_LOG_CLIENT, a->seq, a->rsp.vcpu_id, NULL,
                 "xc_domain_setmaxmem: max_pages %" PRIu64 " -> %" PRIu64 " (tot_pages %" PRIu64 ")",
                 before, pages, sim_tot_pages(r->d));
@@ -228,6 +251,7 @@ static void send_answer(struct run *r, const struct run_answer *a)
                     "vmisim's client could not put a response on the ring (a bug in the scenario runner)");
         return;
     }
+    rec_response(r, a->ring, slot, vme_slot_size(rr->version));
     run_log_add(r, RUN_LOG_RESPONSE, a->seq, a->rsp.vcpu_id, &a->rsp, "response");
 }
 
@@ -283,7 +307,9 @@ static void apply_inject(struct run *r, uint64_t seq, const struct scenario_resp
                       || req->reason == VME_REASON_DEBUG_EXCEPTION) ? req->u.debug.insn_length : 0;
     int64_t ec = sr->inject.error_code.set ? (int64_t)sr->inject.error_code.value : -1;
     uint64_t cr2 = sr->inject.cr2.set ? sr->inject.cr2.value : 0;
-    if (sim_inject_trap(r->d, req->vcpu_id, vector, type, ec, len, cr2) < 0)
+    int rc = sim_inject_trap(r->d, req->vcpu_id, vector, type, ec, len, cr2);
+    rec_action(r, REC_ACT_INJECT, (uint64_t[]){req->vcpu_id, vector, type, (uint64_t)ec, len, cr2}, NULL, rc);
+    if (rc < 0)
         run_log_add(r, RUN_LOG_CLIENT, seq, req->vcpu_id, NULL, "%s:%" PRIu32 ":%" PRIu32
                     ": xc_hvm_inject_trap failed: %s", r->s->file, sr->inject.line,
                     sr->inject.column, sim_error(r->d));
@@ -298,6 +324,7 @@ static void apply_set_access(struct run *r, uint64_t seq, const struct scenario_
     for (size_t i = 0; i < sr->nr_set_access; i++) {
         const struct scenario_access_range *a = &sr->set_access[i];
         int rc = sim_set_mem_access(r->d, a->access, a->gfn, a->count);
+        rec_action(r, REC_ACT_SET_ACCESS, (uint64_t[]){a->access, a->gfn, a->count}, NULL, rc);
         if (rc < 0)
             run_log_add(r, RUN_LOG_CLIENT, seq, 0, NULL, "%s:%" PRIu32 ":%" PRIu32 ": xc_set_mem_access failed: %s",
                         r->s->file, a->line, a->column, sim_error(r->d));
@@ -317,8 +344,10 @@ static void apply_altp2m(struct run *r, uint64_t seq, const struct scenario_resp
     for (size_t i = 0; i < sr->nr_altp2m_access; i++) {
         const struct scenario_access_range *a = &sr->altp2m_access[i];
         int rc = 0;
-        for (uint64_t g = a->gfn; rc == 0 && g < a->gfn + a->count; g++)
+        for (uint64_t g = a->gfn; rc == 0 && g < a->gfn + a->count; g++) {
             rc = sim_altp2m_set_mem_access(r->d, (uint16_t)a->view, g, a->access);
+            rec_action(r, REC_ACT_ALTP2M_ACCESS, (uint64_t[]){a->view, g, a->access}, NULL, rc);
+        }
         if (rc < 0)
             run_log_add(r, RUN_LOG_CLIENT, seq, 0, NULL, "%s:%" PRIu32 ":%" PRIu32
                         ": xc_altp2m_set_mem_access failed: %s", r->s->file, a->line, a->column,
@@ -333,7 +362,9 @@ static void apply_altp2m(struct run *r, uint64_t seq, const struct scenario_resp
     }
     for (size_t i = 0; i < sr->nr_change_gfn; i++) {
         const struct scenario_change_gfn *cg = &sr->change_gfn[i];
-        if (sim_altp2m_change_gfn(r->d, (uint16_t)cg->view, cg->gfn, cg->to) < 0)
+        int rc = sim_altp2m_change_gfn(r->d, (uint16_t)cg->view, cg->gfn, cg->to);
+        rec_action(r, REC_ACT_CHANGE_GFN, (uint64_t[]){cg->view, cg->gfn, cg->to}, NULL, rc);
+        if (rc < 0)
             run_log_add(r, RUN_LOG_CLIENT, seq, 0, NULL, "%s:%" PRIu32 ":%" PRIu32
                         ": xc_altp2m_change_gfn failed: %s", r->s->file, cg->line, cg->column,
                         sim_error(r->d));
@@ -351,8 +382,7 @@ static struct run_expect *find_expect(struct run *r, uint64_t seq, const struct 
 {
     if (r->s->client.order == SCENARIO_ORDER_SEQUENCE) {
         if (r->next_expect >= r->nr_expect) {
-            r->failed = true;
-            run_log_add(r, RUN_LOG_FAIL, seq, m->vcpu_id, NULL,
+            client_failed(r, seq, m->vcpu_id,
                         "%s:%" PRIu32 ":%" PRIu32 ": event #%" PRIu64 " arrived, but the client expects "
                         "only %zu event(s)", r->s->file, r->s->client.line, r->s->client.column, seq,
                         r->nr_expect);
@@ -373,8 +403,7 @@ static struct run_expect *find_expect(struct run *r, uint64_t seq, const struct 
             r->expect[i].used = true;
             return &r->expect[i];
         }
-    r->failed = true;
-    run_log_add(r, RUN_LOG_FAIL, seq, m->vcpu_id, NULL,
+    client_failed(r, seq, m->vcpu_id,
                 "%s:%" PRIu32 ":%" PRIu32 ": event #%" PRIu64 " matches none of the expected events "
                 "still unmet (order: set)", r->s->file, r->s->client.line, r->s->client.column, seq);
     return NULL;
@@ -420,6 +449,67 @@ static bool release_held(struct run *r, bool all)
 }
 
 /* Takes and answers every request on one ring; true if there was one. */
+/*
+ * `snapshot: take`: the whole machine (sim_snapshot_take) and the client's side of every
+ * ring, with the request just taken put back as not yet taken, so that a restore makes it
+ * arrive again.  `snapshot: restore`: both put back.  False when the run cannot go on.
+ */
+static bool client_snapshot(struct run *r, unsigned idx, uint64_t seq, enum scenario_snapshot what,
+                            const unsigned char *slot)
+{
+    if (r->rec) {
+        r->error = true;
+        run_log_add(r, RUN_LOG_FAIL, seq, 0, NULL, "snapshot actions are not recorded (vmisim run --record, "
+                    "replay): run this scenario without --record");
+        return false;
+    }
+    if (r->nr_held) {
+        r->error = true;
+        run_log_add(r, RUN_LOG_FAIL, seq, 0, NULL, "a snapshot action while the client holds responses "
+                    "(defer) is not supported: answer them first");
+        return false;
+    }
+    if (what == SCENARIO_SNAPSHOT_TAKE) {
+        sim_snapshot_free(r->snap);
+        r->snap = NULL;
+        int rc = sim_snapshot_take(r->d, &r->snap);
+        if (rc < 0) {
+            r->error = true;
+            run_log_add(r, RUN_LOG_FAIL, seq, 0, NULL, "sim_snapshot_take: %s", sim_error(r->d));
+            return false;
+        }
+        for (unsigned i = 0; i < RUN_RINGS; i++)
+            if (r->rings[i].back)
+                ring_back_save(r->rings[i].back, &r->snap_back[i]);
+        r->snap_back[idx] = r->pre_take[idx];
+        memcpy(r->snap_req, slot, sizeof(r->snap_req));
+        r->snap_ring = idx;
+        r->snap_seq = seq;
+        run_log_add(r, RUN_LOG_CLIENT, seq, 0, NULL, "takes a snapshot of the whole machine, with this "
+                    "request outstanding (sim_snapshot_take)");
+        return true;
+    }
+    if (!r->snap) {
+        r->error = true;
+        run_log_add(r, RUN_LOG_FAIL, seq, 0, NULL, "snapshot: restore before any snapshot: take");
+        return false;
+    }
+    int rc = sim_snapshot_restore(r->d, r->snap);
+    for (unsigned i = 0; rc == 0 && i < RUN_RINGS; i++)
+        if (r->rings[i].back)
+            rc = ring_back_restore(r->rings[i].back, &r->snap_back[i]);
+    if (rc < 0) {
+        r->error = true;
+        run_log_add(r, RUN_LOG_FAIL, seq, 0, NULL, "sim_snapshot_restore: %s", sim_error(r->d));
+        return false;
+    }
+    r->snap_redeliver = true;
+    run_log_add(r, RUN_LOG_CLIENT, seq, 0, NULL, "restores the snapshot of event #%" PRIu64 " instead of "
+                "answering: the machine is back mid-event (%" PRIu64 " page(s) copied back)", r->snap_seq,
+                sim_snapshot_restored_pages(r->d));
+    return true;
+}
+
 static bool ring_step(struct run *r, unsigned idx)
 {
     struct run_ring *rr = &r->rings[idx];
@@ -427,13 +517,30 @@ static bool ring_step(struct run *r, unsigned idx)
     if (evtchn_pending(rr->evtchn) > 0)
         evtchn_unmask(rr->evtchn);
     unsigned char slot[400];
-    while (!r->failed && !r->error && ring_back_take_request(rr->back, slot) == 0) {
+    for (;;) {
+        /* Kept for `snapshot: take`: the client's side as it was before taking this request. */
+        ring_back_save(rr->back, &r->pre_take[idx]);
+        if (r->failed || r->error || ring_back_take_request(rr->back, slot) != 0)
+            break;
+        rec_request(r, idx, slot, vme_slot_size(rr->version));
+        if (r->error)
+            break; /* a replay that went another way stops here */
         struct vme_msg req;
         vme_decode(rr->version, slot, &req);
         uint64_t seq = ++r->events;
         if (req.reason < VME_REASON_COUNT)
             r->counts[req.reason]++;
         run_log_add(r, RUN_LOG_REQUEST, seq, req.vcpu_id, &req, "request");
+        if (r->snap_redeliver && idx == r->snap_ring) {
+            r->snap_redeliver = false;
+            if (memcmp(slot, r->snap_req, vme_slot_size(rr->version)) != 0) {
+                client_failed(r, seq, req.vcpu_id, "the restored machine delivers a request that differs from "
+                                     "event #%" PRIu64 "'s, outstanding when the snapshot was taken", r->snap_seq);
+                break;
+            }
+            run_log_add(r, RUN_LOG_CLIENT, seq, req.vcpu_id, NULL, "the restored ring delivers event #%" PRIu64
+                        "'s request again, byte for byte", r->snap_seq);
+        }
         acted = true;
         /* Held responses count this event; those now due go out after its own answer. */
         for (size_t i = 0; i < r->nr_held; i++)
@@ -448,6 +555,10 @@ static bool ring_step(struct run *r, unsigned idx)
         describe_expect(where, sizeof(where), r, e);
         run_log_add(r, RUN_LOG_MATCH, seq, req.vcpu_id, NULL, "matches the expected event %s", where);
         const struct scenario_response *sr = &e->ev->response;
+        if (sr->snapshot != SCENARIO_SNAPSHOT_NONE && !client_snapshot(r, idx, seq, sr->snapshot, slot))
+            break;
+        if (sr->snapshot == SCENARIO_SNAPSHOT_RESTORE)
+            continue; /* the machine went back: this request never happened; the old one comes again */
         if (sr->no_response) {
             run_log_add(r, RUN_LOG_CLIENT, seq, req.vcpu_id, NULL, "does not answer, as scripted");
         } else {
@@ -473,6 +584,11 @@ static bool ring_step(struct run *r, unsigned idx)
 
 bool run_client_step(struct run *r, bool domain_blocked)
 {
+    if (r->rec_client)
+        return rec_client_step(r, domain_blocked);
+    rec_turn(r);
+    if (r->error)
+        return false;
     bool acted = false;
     /* The paging ring first, then the sharing ring, as the hypervisor polls them. */
     static const unsigned order[RUN_RINGS] = {RUN_RING_PAGING, RUN_RING_SHARING, RUN_RING_MONITOR};
@@ -498,8 +614,7 @@ void run_client_finish(struct run *r)
             continue;
         char where[200];
         describe_expect(where, sizeof(where), r, &r->expect[i]);
-        r->failed = true;
-        run_log_add(r, RUN_LOG_FAIL, 0, 0, NULL,
+        client_failed(r, 0, 0,
                     "%s:%" PRIu32 ":%" PRIu32 ": the expected event %s never arrived (%" PRIu64
                     " event(s) arrived in all)", r->s->file, r->expect[i].ev->line,
                     r->expect[i].ev->column, where, r->events);

@@ -12,6 +12,8 @@
 #include "sim_internal.h"
 
 #define SIM_DEFAULT_QUANTUM 10000
+/* Idle simulated time before an in-process client that never answers is a deadlock (sim/wait.c). */
+#define SIM_DEFAULT_DEADLOCK_TIMEOUT 10000000ull
 
 int sim_set_error(struct sim_domain *d, int err, const char *fmt, ...)
 {
@@ -151,7 +153,7 @@ static enum cpu_verdict sim_cpu_handler(void *opaque, struct cpu *c, const struc
 int sim_domain_create(struct sim_domain **out, const struct sim_config *cfg)
 {
     if (cfg->ram_size == 0 || cfg->ram_size % CPU_PAGE_SIZE || cfg->nr_vcpus == 0
-        || cfg->nr_vcpus > SIM_MAX_VCPUS
+        || cfg->nr_vcpus > SIM_MAX_VCPUS || cfg->nr_online > cfg->nr_vcpus
         || (cfg->mode != CPU_MODE_LONG && cfg->mode != CPU_MODE_PAE32)
         || (unsigned)cfg->hypercalls > SIM_HYPERCALL_KVM)
         return -EINVAL;
@@ -162,6 +164,8 @@ int sim_domain_create(struct sim_domain **out, const struct sim_config *cfg)
     d->ram_size = cfg->ram_size;
     d->nr_vcpus = cfg->nr_vcpus;
     d->quantum = cfg->quantum ? cfg->quantum : SIM_DEFAULT_QUANTUM;
+    d->deadlock_timeout = cfg->deadlock_timeout ? cfg->deadlock_timeout : SIM_DEFAULT_DEADLOCK_TIMEOUT;
+    sim_set_seed(d, cfg->seed);
     d->hypercalls = cfg->hypercalls;
     d->monitor.idx = SIM_RING_MONITOR;
     d->monitor.name = "monitor";
@@ -189,6 +193,9 @@ int sim_domain_create(struct sim_domain **out, const struct sim_config *cfg)
         v->domain = d;
         v->id = i;
         v->state = SIM_VCPU_RUNNABLE;
+        /* Xen's secondary vCPUs start down, without register state, until the guest brings them up. */
+        v->initialised = !cfg->nr_online || i < cfg->nr_online;
+        v->down = !v->initialised;
         cc.mem.opaque = v; /* the vCPU's view decides its rights and frames */
         if ((rc = cpu_create(&v->cpu, &cc)) < 0)
             goto fail;
@@ -253,7 +260,7 @@ int sim_vcpu_set_regs(struct sim_domain *d, unsigned vcpu, const struct cpu_regs
 
 bool sim_vcpu_runnable(const struct sim_vcpu *v)
 {
-    return v->state == SIM_VCPU_RUNNABLE && v->pause_count == 0 && !v->ring_blocked
+    return v->state == SIM_VCPU_RUNNABLE && !v->down && v->pause_count == 0 && !v->ring_blocked
            && !v->waiting_slot && !v->paging_wait && v->domain->controller_pause_count == 0;
 }
 
@@ -287,6 +294,8 @@ enum sim_vcpu_state sim_vcpu_state(const struct sim_domain *d, unsigned vcpu)
         return SIM_VCPU_FAULTED;
     if (v->state != SIM_VCPU_RUNNABLE)
         return v->state;
+    if (v->down)
+        return SIM_VCPU_DOWN;
     return sim_vcpu_runnable(v) ? SIM_VCPU_RUNNABLE : SIM_VCPU_PAUSED;
 }
 
@@ -411,6 +420,109 @@ static struct sim_vcpu *sim_pick(struct sim_domain *d)
     return NULL;
 }
 
+/* ---- Scheduling decisions: round robin, seeded, or dictated (issue 8) ---- */
+
+void sim_set_seed(struct sim_domain *d, uint64_t seed)
+{
+    d->seed = seed;
+    d->sched_rng = seed;
+}
+
+uint64_t sim_seed(const struct sim_domain *d)
+{
+    return d->seed;
+}
+
+void sim_set_schedule_observer(struct sim_domain *d, sim_schedule_observer_fn fn, void *opaque)
+{
+    d->sched_observer = fn;
+    d->sched_observer_opaque = opaque;
+}
+
+void sim_set_schedule_source(struct sim_domain *d, sim_schedule_source_fn fn, void *opaque)
+{
+    d->sched_source = fn;
+    d->sched_source_opaque = opaque;
+}
+
+/*
+ * splitmix64 (Steele, Lea, Flood): a few lines, no state but one word, and
+ * integer arithmetic only, so a seed gives the same numbers on every machine
+ * and compiler, which is what makes a failing seed reproduce elsewhere.
+ */
+static uint64_t sched_random(uint64_t *state)
+{
+    uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static bool sched_bit(const uint64_t *set, unsigned i)
+{
+    return (set[i / 64] >> (i % 64)) & 1;
+}
+
+/*
+ * The decision before a stretch of guest execution.  `v` is round robin's
+ * choice, which seed 0 keeps with d->quantum, so the schedule of seed 0 is
+ * exactly the one vmisim always had.  A seed draws the vCPU among the
+ * runnable ones and the quantum; a source (replay) has the last word.
+ * Returns the vCPU to run, or NULL with d->error set.
+ */
+static struct sim_vcpu *sim_decide(struct sim_domain *d, struct sim_vcpu *v, uint64_t *quantum)
+{
+    struct sim_schedule s = {.n = d->sched_n, .vcpu = v->id, .quantum = d->quantum};
+    unsigned nr_runnable = 0;
+    if (d->seed || d->sched_source || d->sched_observer)
+        for (unsigned i = 0; i < d->nr_vcpus; i++)
+            if (sim_vcpu_runnable(&d->vcpus[i])) {
+                s.runnable[i / 64] |= 1ull << (i % 64);
+                nr_runnable++;
+            }
+    if (d->seed) {
+        /* Any runnable vCPU, evenly. */
+        uint64_t k = sched_random(&d->sched_rng) % nr_runnable;
+        for (unsigned i = 0; i < d->nr_vcpus; i++)
+            if (sched_bit(s.runnable, i) && k-- == 0) {
+                s.vcpu = i;
+                break;
+            }
+        /* A quarter of the quanta are tiny: the other vCPUs then run between two events. */
+        uint64_t q = sched_random(&d->sched_rng);
+        s.quantum = (q & 3) == 0 ? 1 + (q >> 2) % 8 : 1 + (q >> 2) % (2 * d->quantum);
+    }
+    if (d->sched_source) {
+        int rc = d->sched_source(d->sched_source_opaque, &s);
+        if (rc < 0) {
+            sim_set_error(d, rc, "the schedule source refused decision %llu: %s",
+                          (unsigned long long)s.n, s.why[0] ? s.why : "no reason given");
+            return NULL;
+        }
+        if (s.vcpu >= d->nr_vcpus || !sched_bit(s.runnable, s.vcpu) || s.quantum == 0) {
+            char list[200] = "none";
+            size_t off = 0;
+            for (unsigned i = 0; i < d->nr_vcpus && off < sizeof(list); i++)
+                if (sched_bit(s.runnable, i)) {
+                    int w = snprintf(list + off, sizeof(list) - off, "%s%u", off ? ", " : "", i);
+                    off += w > 0 ? (size_t)w : 0;
+                }
+            if (s.quantum == 0)
+                sim_set_error(d, -EINVAL, "scheduling decision %llu: a quantum of 0 instructions "
+                              "(a source must give at least 1)", (unsigned long long)s.n);
+            else
+                sim_set_error(d, -EINVAL, "scheduling decision %llu: vCPU %u is not runnable now "
+                              "(runnable: %s)", (unsigned long long)s.n, s.vcpu, list);
+            return NULL;
+        }
+    }
+    d->sched_n++;
+    if (d->sched_observer)
+        d->sched_observer(d->sched_observer_opaque, &s);
+    *quantum = s.quantum;
+    return &d->vcpus[s.vcpu];
+}
+
 /* Why nothing can run. */
 static void sim_idle_reason(struct sim_domain *d, struct sim_stop *stop)
 {
@@ -421,7 +533,8 @@ static void sim_idle_reason(struct sim_domain *d, struct sim_stop *stop)
             sim_stop_set(stop, SIM_STOP_FAULT, i, v->fault);
             return;
         }
-        halted += v->state == SIM_VCPU_HALTED;
+        /* A vCPU that is down waits for nobody: the guest is over when the others halted. */
+        halted += v->state == SIM_VCPU_HALTED || v->down;
     }
     if (halted == d->nr_vcpus)
         sim_stop_set(stop, SIM_STOP_HALTED, 0, NULL);
@@ -473,11 +586,21 @@ static int run_domain(struct sim_domain *d, uint64_t max_insns, struct sim_stop 
         }
         struct sim_vcpu *v = sim_pick(d);
         if (!v) {
-            sim_idle_reason(d, stop);
+            /* An in-process client gets turns in simulated time, up to the deadlock timeout. */
+            int waited = sim_idle_wait(d, stop);
+            if (waited > 0)
+                continue;
+            if (waited == 0)
+                sim_idle_reason(d, stop);
             return 0;
         }
         if (stop->insns >= max_insns) {
             sim_stop_set(stop, SIM_STOP_LIMIT, 0, NULL);
+            return 0;
+        }
+        uint64_t quantum;
+        if (!(v = sim_decide(d, v, &quantum))) {
+            sim_stop_set(stop, SIM_STOP_ERROR, 0, d->error);
             return 0;
         }
         int rc = sim_vcpu_do_resume(d, v);
@@ -496,8 +619,8 @@ static int run_domain(struct sim_domain *d, uint64_t max_insns, struct sim_stop 
         }
         d->ran = true;
         uint64_t budget = max_insns - stop->insns;
-        if (budget > d->quantum)
-            budget = d->quantum;
+        if (budget > quantum)
+            budget = quantum;
         struct cpu_exit ex;
         rc = cpu_run(v->cpu, budget, &ex);
         if (rc < 0) {

@@ -15,6 +15,11 @@
 #include "hypercall_internal.h"
 
 #define XEN_HC_CONSOLE_IO 18
+#define XEN_HC_VCPU_OP 24
+#define VCPUOP_INITIALISE 0
+#define VCPUOP_UP 1
+#define VCPUOP_DOWN 2
+#define VCPUOP_IS_UP 3
 #define XEN_HC_SCHED_OP 29
 #define XEN_HC_HVM_OP 34
 #define KVM_HC_XEN_HVM_OP 34
@@ -229,6 +234,22 @@ const struct hcall_desc hcall_table[] = {
      .op_name = "write", .nargs = 3,
      .args = {{"cmd", HCALL_ARG_OP}, {"count", HCALL_ARG_LEN}, {"buffer", HCALL_ARG_PTR}},
      .pre = pre_console_write, .call = call_console_write, .post = post_console_write},
+    {.abis = XEN, .nr = XEN_HC_VCPU_OP, .name = "vcpu_op", .has_op = true, .op = VCPUOP_INITIALISE,
+     .op_name = "initialise", .nargs = 3,
+     .args = {{"cmd", HCALL_ARG_OP}, {"vcpuid", HCALL_ARG_INT}, {"ctxt", HCALL_ARG_PTR}},
+     .pre = hcall_pre_vcpu_initialise, .call = hcall_call_vcpu_initialise},
+    {.abis = XEN, .nr = XEN_HC_VCPU_OP, .name = "vcpu_op", .has_op = true, .op = VCPUOP_UP,
+     .op_name = "up", .nargs = 3,
+     .args = {{"cmd", HCALL_ARG_OP}, {"vcpuid", HCALL_ARG_INT}, {"arg", HCALL_ARG_PTR}},
+     .call = hcall_call_vcpu_up},
+    {.abis = XEN, .nr = XEN_HC_VCPU_OP, .name = "vcpu_op", .has_op = true, .op = VCPUOP_DOWN,
+     .op_name = "down", .nargs = 3,
+     .args = {{"cmd", HCALL_ARG_OP}, {"vcpuid", HCALL_ARG_INT}, {"arg", HCALL_ARG_PTR}},
+     .call = hcall_call_vcpu_down},
+    {.abis = XEN, .nr = XEN_HC_VCPU_OP, .name = "vcpu_op", .has_op = true, .op = VCPUOP_IS_UP,
+     .op_name = "is_up", .nargs = 3,
+     .args = {{"cmd", HCALL_ARG_OP}, {"vcpuid", HCALL_ARG_INT}, {"arg", HCALL_ARG_PTR}},
+     .call = hcall_call_vcpu_is_up},
     {.abis = KVM, .nr = KVM_HC_MEM_MAP, .name = "KVM_HC_MEM_MAP", .nargs = 3,
      .args = {{"token", HCALL_ARG_PTR}, {"gpa", HCALL_ARG_INT}, {"map_gpa", HCALL_ARG_INT}},
      .pre = pre_mem_map, .call = call_mem_map},
@@ -265,6 +286,8 @@ static const char *errno_name(int64_t rc)
     case -EPERM: return "EPERM";
     case -EFAULT: return "EFAULT";
     case -EINVAL: return "EINVAL";
+    case -ENOENT: return "ENOENT";
+    case -EEXIST: return "EEXIST";
     case -ENOSYS: return "ENOSYS";
     case -KVM_ENOSYS: return "KVM_ENOSYS";
     default: return NULL;

@@ -64,6 +64,13 @@ struct hcall_desc {
     void (*post)(struct hcall_ctx *c);
 };
 
+/* __HYPERVISOR_vcpu_op (sim/vcpu_op.c). */
+int64_t hcall_pre_vcpu_initialise(struct hcall_ctx *c);
+int64_t hcall_call_vcpu_initialise(struct hcall_ctx *c);
+int64_t hcall_call_vcpu_up(struct hcall_ctx *c);
+int64_t hcall_call_vcpu_down(struct hcall_ctx *c);
+int64_t hcall_call_vcpu_is_up(struct hcall_ctx *c);
+
 /* The table and its size (for tests and the guide). */
 extern const struct hcall_desc hcall_table[];
 extern const size_t hcall_table_len;

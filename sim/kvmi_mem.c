@@ -77,6 +77,7 @@ static void unmap_one(struct sim_domain *d, uint64_t mgfn)
     f->gfn = 0;
     d->nr_foreign--;
     memset(d->ram + mgfn * CPU_PAGE_SIZE, 0, CPU_PAGE_SIZE);
+    sim_mem_dirty(d, d->ram + mgfn * CPU_PAGE_SIZE);
     sim_gfn_set_frame(d, mgfn, NULL);
 }
 

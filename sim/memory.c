@@ -36,13 +36,17 @@ int sim_memory_init(struct sim_domain *d)
     d->pool = map_frames(d->ram_size);
     d->remapped = calloc((d->nr_gfns + 63) / 64, sizeof(uint64_t));
     d->frame_of = calloc(d->nr_gfns, sizeof(*d->frame_of));
-    if (!d->ram || !d->pool || !d->remapped || !d->frame_of)
+    /* Home frames then pool frames: 2 * nr_gfns bits (sim/snapshot.c). */
+    d->dirty = calloc((2 * d->nr_gfns + 63) / 64, sizeof(uint64_t));
+    if (!d->ram || !d->pool || !d->remapped || !d->frame_of || !d->dirty)
         return -ENOMEM;
     return 0;
 }
 
 void sim_memory_free(struct sim_domain *d)
 {
+    sim_snapshot_detach_all(d);
+    free(d->dirty);
     if (d->ram)
         munmap(d->ram, d->ram_size);
     if (d->pool)
@@ -63,8 +67,42 @@ int sim_memory_map_into(struct sim_domain *d, struct sim_domain *into)
         if (rc < 0)
             return sim_set_error(into, rc, "vCPU %u cannot reach another memory area (%s)%s", i,
                                  cpu_error(c), rc == -EBUSY ? ": call between sim_run calls" : "");
+        /* Every guest write through this vCPU is reported (sim/snapshot.c). */
+        if (into == d)
+            cpu_set_dirty_hook(c, sim_vcpu_dirty, &into->vcpus[i]);
     }
     return 0;
+}
+
+/* ---- Dirty tracking (sim/snapshot.c restores only what changed) ---------------- */
+
+static bool mark_in(struct sim_domain *d, const uint8_t *frame)
+{
+    uint64_t f;
+    if (frame >= d->ram && (uint64_t)(frame - d->ram) < d->ram_size)
+        f = (uint64_t)(frame - d->ram) / CPU_PAGE_SIZE;
+    else if (frame >= d->pool && (uint64_t)(frame - d->pool) < d->ram_size)
+        f = d->nr_gfns + (uint64_t)(frame - d->pool) / CPU_PAGE_SIZE;
+    else
+        return false;
+    d->dirty[f / 64] |= 1ull << (f % 64);
+    return true;
+}
+
+void sim_mem_dirty(struct sim_domain *d, const uint8_t *frame)
+{
+    if (!frame || mark_in(d, frame))
+        return;
+    /* An introspector's vCPU writing a page it mapped (KVM_HC_MEM_MAP): the target's frame. */
+    for (unsigned i = 0; i < d->nr_targets; i++)
+        if (mark_in(d->targets[i], frame))
+            return;
+}
+
+void sim_vcpu_dirty(void *opaque, uint8_t *frame)
+{
+    struct sim_vcpu *v = opaque;
+    sim_mem_dirty(v->domain, frame);
 }
 
 static bool is_remapped(const struct sim_domain *d, uint64_t gfn)
@@ -88,6 +126,14 @@ void sim_gfn_set_frame(struct sim_domain *d, uint64_t gfn, uint8_t *frame)
 {
     if (gfn >= d->nr_gfns)
         return;
+    /*
+     * Whatever the caller wrote into the old or the new frame around this change (unshare,
+     * nominate, a zeroed page after an unmap) is covered: both count as written, and the home
+     * frame too (a snapshot must put the bytes of each back).
+     */
+    sim_mem_dirty(d, d->ram + gfn * CPU_PAGE_SIZE);
+    sim_mem_dirty(d, d->frame_of[gfn]);
+    sim_mem_dirty(d, frame);
     d->frame_of[gfn] = frame;
     if (frame)
         d->remapped[gfn / 64] |= 1ull << (gfn % 64);
@@ -115,6 +161,9 @@ void *sim_gpa(struct sim_domain *d, uint64_t gpa, uint64_t len)
     for (uint64_t g = first; g <= last && g < d->nr_gfns; g++)
         if (is_remapped(d, g) || !p2m_paging_has_frame(d->host_p2m, g))
             return NULL;
+    /* The caller gets a writable pointer: every frame it covers counts as written. */
+    for (uint64_t g = first; g <= last && g < d->nr_gfns; g++)
+        sim_mem_dirty(d, d->ram + g * CPU_PAGE_SIZE);
     return d->ram + gpa;
 }
 
@@ -138,7 +187,7 @@ static int frame_for(struct sim_domain *d, uint64_t gfn, bool write, bool popula
     return 0;
 }
 
-static int access(struct sim_domain *d, uint64_t gpa, void *buf, uint64_t len, bool write, bool populate)
+static int ram_access(struct sim_domain *d, uint64_t gpa, void *buf, uint64_t len, bool write, bool populate)
 {
     if (gpa > d->ram_size || len > d->ram_size - gpa)
         return sim_set_error(d, -EFAULT, "guest-physical range %#llx+%#llx is outside guest RAM (%#llx bytes)",
@@ -153,9 +202,10 @@ static int access(struct sim_domain *d, uint64_t gpa, void *buf, uint64_t len, b
         int rc = frame_for(d, gpa / CPU_PAGE_SIZE, write, populate, &f);
         if (rc < 0)
             return rc;
-        if (write)
+        if (write) {
             memcpy(f + off, b, chunk);
-        else
+            sim_mem_dirty(d, f);
+        } else
             memcpy(b, f + off, chunk);
         b += chunk;
         gpa += chunk;
@@ -166,17 +216,17 @@ static int access(struct sim_domain *d, uint64_t gpa, void *buf, uint64_t len, b
 
 int sim_mem_read(struct sim_domain *d, uint64_t gpa, void *buf, uint64_t len)
 {
-    return access(d, gpa, buf, len, false, true);
+    return ram_access(d, gpa, buf, len, false, true);
 }
 
 int sim_mem_peek(struct sim_domain *d, uint64_t gpa, void *buf, uint64_t len)
 {
-    return access(d, gpa, buf, len, false, false);
+    return ram_access(d, gpa, buf, len, false, false);
 }
 
 int sim_mem_write(struct sim_domain *d, uint64_t gpa, const void *buf, uint64_t len)
 {
-    int rc = access(d, gpa, (void *)buf, len, true, true);
+    int rc = ram_access(d, gpa, (void *)buf, len, true, true);
     /*
      * Guest code may have changed under translated blocks: cpu/ retranslates
      * and rescans before the next run (never from inside the engine, where an

@@ -102,6 +102,7 @@ int sim_paging_evict(struct sim_domain *d, uint64_t gfn)
                              "or the guest touched it since) (Xen: EBUSY)", (unsigned long long)gfn);
     /* The frame is freed: scrub_one_page, and the gfn maps nothing. */
     memset(d->ram + gfn * CPU_PAGE_SIZE, 0, CPU_PAGE_SIZE);
+    sim_mem_dirty(d, d->ram + gfn * CPU_PAGE_SIZE); /* a snapshot restore must put it back */
     d->tot_pages--;
     sim_set_paging(d, gfn, P2M_PAGING_PAGED, false);
     gfn_changed(d, gfn, true);
@@ -128,6 +129,7 @@ int sim_paging_load(struct sim_domain *d, uint64_t gfn, const void *page)
                                  "pages already (Xen: ENOMEM); raise it first", (unsigned long long)gfn,
                                  (unsigned long long)d->max_pages);
         memcpy(d->ram + gfn * CPU_PAGE_SIZE, page, CPU_PAGE_SIZE);
+        sim_mem_dirty(d, d->ram + gfn * CPU_PAGE_SIZE);
         d->tot_pages++;
         copied = true;
     }

@@ -359,6 +359,8 @@ int run_write_json(const char *path, struct run *const *runs, size_t n)
         json_str(f, r->end_why);
         fprintf(f, ",\"events\":%" PRIu64 ",\"instructions\":%" PRIu64 ",\"checks\":%" PRIu64,
                 r->events, r->insns, r->checks);
+        if (r->seed) /* only when asked for: the log of seed 0 stays what it always was */
+            fprintf(f, ",\"seed\":%" PRIu64, r->seed);
         if (r->s->introspector.given) {
             fprintf(f, ",\"introspector\":{\"end\":\"%s\",\"end_detail\":", run_end_name(r->in_end));
             json_str(f, r->in_end_why);

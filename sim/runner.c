@@ -8,9 +8,11 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "assemble_internal.h"
 #include "guest_build_internal.h"
+#include "record_internal.h"
 #include "runner_internal.h"
 #include "vmisim.h"
 
@@ -110,7 +112,14 @@ static int load_code(struct run *r, const struct scenario_guest *g, struct sim_d
 {
     uint8_t *code = NULL;
     size_t len = 0;
-    if (g->code) {
+    struct run_code *cache = g == &r->s->guest ? r->code_cache : NULL;
+    if (g->code && cache && cache->bytes) {
+        /* --explore runs one scenario many times: nasm once, not once per seed. */
+        if (!(code = malloc(cache->len)))
+            return setup_error(r, "out of memory");
+        memcpy(code, cache->bytes, cache->len);
+        len = cache->len;
+    } else if (g->code) {
         char err[600];
         struct asm_source src = {
             .text = g->code, .len = g->code_len, .bits = g->mode == SCENARIO_MODE_LONG ? 64 : 32,
@@ -118,6 +127,10 @@ static int load_code(struct run *r, const struct scenario_guest *g, struct sim_d
         };
         if (asm_nasm(&src, &code, &len, err, sizeof(err)) < 0)
             return setup_error(r, "%s", err);
+        if (cache && (cache->bytes = malloc(len ? len : 1)) != NULL) {
+            memcpy(cache->bytes, code, len);
+            cache->len = len;
+        }
     }
     const uint8_t *bytes = code ? code : g->code_bytes.data;
     size_t n = code ? len : g->code_bytes.len;
@@ -444,6 +457,9 @@ static int setup_introspector(struct run *r)
     if (rc < 0)
         return setup_error(r, "cannot create the introspector's domain: %s", strerror(-rc));
     sim_set_observer(r->in, on_in_note, r);
+    /* Its own schedule, from the same seed but not the same numbers as the main domain's. */
+    sim_set_seed(r->in, r->seed ? r->seed ^ 0x5bd1e9955bd1e995ull : 0);
+    rec_attach_domain(r, r->in, 1);
     sim_set_hypercall_trace(r->in, r->trace_hypercalls);
     if ((rc = load_code(r, g, r->in, &r->in_code_size)) < 0)
         return rc;
@@ -478,7 +494,7 @@ static int setup(struct run *r)
     const struct scenario_guest *g = &s->guest;
     struct sim_config cfg = {
         .mode = g->mode == SCENARIO_MODE_LONG ? CPU_MODE_LONG : CPU_MODE_PAE32,
-        .ram_size = g->memory, .nr_vcpus = g->vcpus,
+        .ram_size = g->memory, .nr_vcpus = g->vcpus, .nr_online = g->online,
         .hypercalls = g->hypercalls == SCENARIO_HYPERCALLS_KVM   ? SIM_HYPERCALL_KVM
                       : g->hypercalls == SCENARIO_HYPERCALLS_XEN ? SIM_HYPERCALL_XEN
                                                                  : SIM_HYPERCALL_NONE,
@@ -487,6 +503,8 @@ static int setup(struct run *r)
     if (rc < 0)
         return setup_error(r, "cannot create the domain: %s", strerror(-rc));
     sim_set_observer(r->d, on_note, r);
+    sim_set_seed(r->d, r->seed);
+    rec_attach_domain(r, r->d, 0);
     sim_set_hypercall_trace(r->d, r->trace_hypercalls);
     if ((rc = load_code(r, g, r->d, &r->code_size)) < 0)
         return rc;
@@ -806,6 +824,8 @@ static void run_release(struct run *r)
         r->rings[i].back = NULL;
         r->rings[i].evtchn = NULL;
     }
+    sim_snapshot_free(r->snap);
+    r->snap = NULL;
     free(r->saved);
     r->saved = NULL;
     r->nr_saved = 0;
@@ -823,7 +843,8 @@ static void run_free(struct run *r)
     free(r->expect);
     free(r->held);
     run_log_free(r);
-    scenario_free((struct scenario *)r->s);
+    if (!r->borrowed)
+        scenario_free((struct scenario *)r->s);
     free(r);
 }
 
@@ -850,21 +871,45 @@ static void print_wrapped(FILE *out, const char *text, const char *indent, size_
         fputc('\n', out);
 }
 
-/* Runs one loaded scenario; the run keeps the scenario. */
-static struct run *run_one(struct scenario *s, FILE *out, bool trace_hypercalls)
+/* How one scenario is run: where its log goes, its seed, a recording written or replayed. */
+struct run_opts {
+    FILE *out;             /* the readable log, NULL: quiet */
+    bool trace_hypercalls;
+    uint64_t seed;
+    struct rec *rec;
+    bool rec_client;       /* replay --as-client */
+    bool borrowed;         /* the caller keeps the scenario (explore) */
+    struct run_code *code_cache; /* the guest's assembled code, kept across runs (explore) */
+};
+
+/* Runs one loaded scenario; the run keeps the scenario unless it is borrowed. */
+static struct run *run_one(struct scenario *s, const struct run_opts *o)
 {
+    FILE *out = o->out;
     struct run *r = calloc(1, sizeof(*r));
     if (!r) {
-        scenario_free(s);
+        if (!o->borrowed)
+            scenario_free(s);
         return NULL;
     }
     r->s = s;
     r->out = out;
-    r->trace_hypercalls = trace_hypercalls;
+    r->trace_hypercalls = o->trace_hypercalls;
+    r->seed = o->seed;
+    r->rec = o->rec;
+    r->rec_client = o->rec_client;
+    r->borrowed = o->borrowed;
+    r->code_cache = o->code_cache;
     if (out) {
         fprintf(out, "== %s (%s)\n", s->name, s->file);
         if (s->description)
             print_wrapped(out, s->description, "   ", 96);
+        /* Only when asked for: the log of seed 0 stays what it always was. */
+        if (r->seed)
+            fprintf(out, "   schedule: seed %" PRIu64 " (any runnable vCPU next, quanta of 1 to 2 x 10,000 "
+                    "instructions)\n", r->seed);
+        if (r->rec_client)
+            fprintf(out, "   replay --as-client: the recording plays the client; the scenario's client is not used\n");
     }
     bool ready = setup(r) == 0;
     if (ready) {
@@ -910,11 +955,17 @@ static struct run *run_one(struct scenario *s, FILE *out, bool trace_hypercalls)
         if (r->in && r->in_end != RUN_END_NONE)
             run_log_add(r, RUN_LOG_END, 0, 0, NULL, "introspector: %s after %" PRIu64 " instruction(s)%s%s",
                         ended[r->in_end], r->in_insns, r->in_end_why[0] ? ": " : "", r->in_end_why);
-        if (!r->failed && !r->error) {
+        if (!r->failed && !r->error && r->rec_client) {
+            /* Without the scripted client the scenario's own assertions judge the run first. */
+            final_checks(r);
+            rec_client_finish(r);
+        } else if (!r->failed && !r->error) {
+            rec_client_end(r);
             run_client_finish(r);
             final_checks(r);
         }
     }
+    rec_verdict(r);
     run_release(r);
     if (out)
         fprintf(out, "%s %s: %" PRIu64 " event(s), %" PRIu64 " check(s)\n\n",
@@ -924,16 +975,239 @@ static struct run *run_one(struct scenario *s, FILE *out, bool trace_hypercalls)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: vmisim run [--json FILE] [--junit FILE] [--quiet] [--trace-hypercalls] SCENARIO.yaml...\n"
+    fprintf(f, "usage: vmisim run [--json FILE] [--junit FILE] [--quiet] [--trace-hypercalls]\n"
+               "                  [--seed S] [--record FILE] SCENARIO.yaml...\n"
+               "       vmisim run --explore N [--seed S] SCENARIO.yaml...\n"
                "  Runs each scenario and checks it: exit 0 when every expectation held,\n"
                "  1 when one failed, 2 when a file could not be used.\n"
-               "  --trace-hypercalls: log every hypercall with its decoded arguments and result.\n");
+               "  --trace-hypercalls: log every hypercall with its decoded arguments and result.\n"
+               "  --seed S: schedule the vCPUs from seed S (0, the default: round robin in fixed quanta).\n"
+               "  --record FILE: write the run (one scenario) for `vmisim replay FILE`.\n"
+               "  --explore N: run each scenario with N seeds (1..N, or S..S+N-1 with --seed) and\n"
+               "    report the distinct event sequences, their verdicts and the failing seeds.\n");
+}
+
+/* A seed or a count from the command line: a whole number, all of it. */
+static bool arg_u64(const char *opt, const char *s, uint64_t max, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 0);
+    if (*s == '-' || *s == 0 || *end || errno || v > max) {
+        fprintf(stderr, "vmisim run: %s '%s' is not a number from 0 to %" PRIu64 "\n", opt, s, max);
+        return false;
+    }
+    *out = v;
+    return true;
+}
+
+/* ---- --explore: many seeds, the distinct event sequences ----------------------------- */
+
+static uint64_t fnv_u64(uint64_t h, uint64_t v)
+{
+    /* Byte by byte, low byte first: the same fingerprint on every machine. */
+    for (unsigned i = 0; i < 8; i++) {
+        h ^= (v >> (8 * i)) & 0xff;
+        h *= 0x100000001b3ull;
+    }
+    return h;
+}
+
+/*
+ * The run's event sequence as one number: FNV-1a over each request the client
+ * took, in order (vCPU, reason, flags, view, gfn, the reason's payload, rip).
+ */
+static uint64_t run_fingerprint(const struct run *r)
+{
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (size_t i = 0; i < r->nr_log; i++) {
+        const struct run_log *e = &r->log[i];
+        if (e->kind != RUN_LOG_REQUEST || !e->has_msg)
+            continue;
+        const struct vme_msg *m = &e->msg;
+        uint64_t f[] = {m->vcpu_id, m->reason, m->flags, m->altp2m_idx, run_msg_gfn(m), 0, 0, 0, m->regs.rip};
+        switch (m->reason) {
+        case VME_REASON_MEM_ACCESS:
+            f[5] = m->u.mem_access.offset, f[6] = m->u.mem_access.flags, f[7] = m->u.mem_access.gla;
+            break;
+        case VME_REASON_WRITE_CTRLREG:
+            f[5] = m->u.write_ctrlreg.index, f[6] = m->u.write_ctrlreg.old_value, f[7] = m->u.write_ctrlreg.new_value;
+            break;
+        case VME_REASON_MOV_TO_MSR:
+            f[5] = m->u.mov_to_msr.msr, f[6] = m->u.mov_to_msr.old_value, f[7] = m->u.mov_to_msr.new_value;
+            break;
+        case VME_REASON_MEM_PAGING:
+            f[5] = m->u.paging.p2mt, f[6] = m->u.paging.flags;
+            break;
+        default:
+            break;
+        }
+        for (size_t k = 0; k < sizeof(f) / sizeof(f[0]); k++)
+            h = fnv_u64(h, f[k]);
+    }
+    return h;
+}
+
+/* "MEM_ACCESS vCPU 0 gfn 0x20, SINGLESTEP vCPU 0, ..." (the first dozen). */
+static void run_sequence(const struct run *r, char *buf, size_t len)
+{
+    size_t off = 0, n = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < r->nr_log && off < len; i++) {
+        const struct run_log *e = &r->log[i];
+        if (e->kind != RUN_LOG_REQUEST || !e->has_msg)
+            continue;
+        int w;
+        if (++n > 12) {
+            w = snprintf(buf + off, len - off, ", ... (%" PRIu64 " in all)", r->events);
+            break;
+        }
+        const char *reason = vme_reason_name(e->msg.reason);
+        if (reason)
+            w = snprintf(buf + off, len - off, "%s%s vCPU %" PRIu32, n > 1 ? ", " : "", reason, e->msg.vcpu_id);
+        else
+            w = snprintf(buf + off, len - off, "%sreason %" PRIu32 " vCPU %" PRIu32, n > 1 ? ", " : "",
+                         e->msg.reason, e->msg.vcpu_id);
+        off += w > 0 ? (size_t)w : 0;
+        uint64_t gfn = run_msg_gfn(&e->msg);
+        if (gfn && off < len) {
+            w = snprintf(buf + off, len - off, " gfn %#" PRIx64, gfn);
+            off += w > 0 ? (size_t)w : 0;
+        }
+    }
+    if (n == 0)
+        snprintf(buf, len, "no events");
+}
+
+#define EXPLORE_SHOWN 10
+struct explore_group {
+    uint64_t fp;
+    unsigned verdict;          /* 0 pass, 1 fail, 2 error */
+    uint64_t nseeds, events;
+    uint64_t seeds[EXPLORE_SHOWN];
+    char sequence[600];
+    char failure[600];         /* the first seed's first failure */
+};
+
+static const char *const verdict_word[] = {"PASS", "FAIL", "ERROR"};
+
+/*
+ * Runs `file` with seeds first..first+n-1, quietly, and reports each distinct
+ * (event sequence, verdict) with how many seeds gave it.  Exit status: 0 all
+ * passed, 1 a seed failed, 2 the file cannot be used or a seed gave an error.
+ */
+static int explore(const char *file, uint64_t first, uint64_t n)
+{
+    struct scenario *s;
+    char err[1024];
+    if (scenario_load(file, &s, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s\n", err);
+        printf("ERROR %s: the file cannot be used (see above)\n\n", file);
+        return 2;
+    }
+    struct explore_group *g = NULL;
+    size_t ng = 0, cap = 0;
+    uint64_t failing = 0, errors = 0, last = first + (n - 1);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    printf("== explore %s (%s): seeds %" PRIu64 " to %" PRIu64 "\n", s->name, s->file, first, last);
+    int status = 0;
+    struct run_code code = {0};
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t seed = first + i;
+        struct run_opts o = {.seed = seed, .borrowed = true, .code_cache = &code};
+        struct run *r = run_one(s, &o);
+        if (!r) {
+            fprintf(stderr, "vmisim run: out of memory\n");
+            status = 2;
+            break;
+        }
+        unsigned verdict = r->error ? 2 : r->failed ? 1 : 0;
+        uint64_t fp = run_fingerprint(r);
+        size_t k = 0;
+        while (k < ng && !(g[k].fp == fp && g[k].verdict == verdict))
+            k++;
+        if (k == ng) {
+            if (ng == cap) {
+                size_t nc = cap ? 2 * cap : 8;
+                struct explore_group *ngp = realloc(g, nc * sizeof(*g));
+                if (!ngp) {
+                    run_free(r);
+                    fprintf(stderr, "vmisim run: out of memory\n");
+                    status = 2;
+                    break;
+                }
+                g = ngp;
+                cap = nc;
+            }
+            memset(&g[ng], 0, sizeof(g[ng]));
+            g[ng].fp = fp;
+            g[ng].verdict = verdict;
+            g[ng].events = r->events;
+            run_sequence(r, g[ng].sequence, sizeof(g[ng].sequence));
+            for (size_t l = 0; l < r->nr_log; l++)
+                if (r->log[l].kind == RUN_LOG_FAIL) {
+                    snprintf(g[ng].failure, sizeof(g[ng].failure), "%s", r->log[l].text);
+                    break;
+                }
+            ng++;
+        }
+        if (g[k].nseeds < EXPLORE_SHOWN)
+            g[k].seeds[g[k].nseeds] = seed;
+        g[k].nseeds++;
+        failing += verdict == 1;
+        errors += verdict == 2;
+        run_free(r);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    size_t distinct = 0;
+    for (size_t k = 0; k < ng; k++) {
+        bool seen = false;
+        for (size_t l = 0; l < k; l++)
+            seen |= g[l].fp == g[k].fp;
+        distinct += !seen;
+        printf("   sequence %016" PRIx64 ": %s, %" PRIu64 " seed(s), %" PRIu64 " event(s): seeds ", g[k].fp,
+               verdict_word[g[k].verdict], g[k].nseeds, g[k].events);
+        for (uint64_t l = 0; l < g[k].nseeds && l < EXPLORE_SHOWN; l++)
+            printf("%s%" PRIu64, l ? ", " : "", g[k].seeds[l]);
+        printf("%s\n", g[k].nseeds > EXPLORE_SHOWN ? ", ..." : "");
+        printf("      events: %s\n", g[k].sequence);
+        if (g[k].verdict)
+            printf("      first failure (seed %" PRIu64 "): %s\n", g[k].seeds[0], g[k].failure);
+    }
+    /* The earliest failing seed, whatever its group. */
+    uint64_t fail_seed = 0;
+    bool have_fail = false;
+    for (size_t k = 0; k < ng; k++)
+        if (g[k].verdict == 1 && (!have_fail || g[k].seeds[0] < fail_seed)) {
+            fail_seed = g[k].seeds[0];
+            have_fail = true;
+        }
+    if (have_fail) {
+        printf("   first failing seed: %" PRIu64 "\n", fail_seed);
+        printf("   reproduce it:   vmisim run --seed %" PRIu64 " %s\n", fail_seed, file);
+        printf("   record it:      vmisim run --seed %" PRIu64 " --record %s-seed-%" PRIu64 ".rec %s\n",
+               fail_seed, s->name, fail_seed, file);
+    }
+    printf("EXPLORE %s: %" PRIu64 " seed(s), %zu distinct event sequence(s), %" PRIu64 " failing seed(s)%s\n\n",
+           s->name, n, distinct, failing, errors ? ", and seeds with errors" : "");
+    double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    /* Wall time goes to stderr: standard output stays the same from run to run. */
+    fprintf(stderr, "explore %s: %" PRIu64 " seed(s) in %.2f s (%.0f seeds/s)\n", s->name, n, secs,
+            secs > 0 ? (double)n / secs : 0.0);
+    free(g);
+    free(code.bytes);
+    scenario_free(s);
+    if (status)
+        return status;
+    return errors ? 2 : failing ? 1 : 0;
 }
 
 int vmisim_run(int argc, char **argv)
 {
-    const char *json = NULL, *junit = NULL;
-    bool quiet = false, trace = false;
+    const char *json = NULL, *junit = NULL, *record = NULL;
+    bool quiet = false, trace = false, seeded = false;
+    uint64_t seed = 0, nexplore = 0;
     int first = 1;
     for (; first < argc && argv[first][0] == '-'; first++) {
         if (!strcmp(argv[first], "--json") && first + 1 < argc)
@@ -944,6 +1218,19 @@ int vmisim_run(int argc, char **argv)
             quiet = true;
         else if (!strcmp(argv[first], "--trace-hypercalls"))
             trace = true;
+        else if (!strcmp(argv[first], "--seed") && first + 1 < argc) {
+            if (!arg_u64("--seed", argv[++first], UINT64_MAX, &seed))
+                return 2;
+            seeded = true;
+        } else if (!strcmp(argv[first], "--explore") && first + 1 < argc) {
+            if (!arg_u64("--explore", argv[++first], 10000000, &nexplore))
+                return 2;
+            if (nexplore == 0) {
+                fprintf(stderr, "vmisim run: --explore 0 runs nothing; give the number of seeds to try (1 or more)\n");
+                return 2;
+            }
+        } else if (!strcmp(argv[first], "--record") && first + 1 < argc)
+            record = argv[++first];
         else {
             usage(stderr);
             return 2;
@@ -952,6 +1239,38 @@ int vmisim_run(int argc, char **argv)
     if (first >= argc) {
         usage(stderr);
         return 2;
+    }
+    if (nexplore) {
+        if (record || json || junit || trace) {
+            fprintf(stderr, "vmisim run: --explore reports sequences only; record one of its seeds with a "
+                            "separate `vmisim run --seed S --record FILE` (no --record, --json, --junit or "
+                            "--trace-hypercalls with --explore)\n");
+            return 2;
+        }
+        uint64_t from = seeded ? seed : 1;
+        if (from > UINT64_MAX - (nexplore - 1)) {
+            fprintf(stderr, "vmisim run: seeds %" PRIu64 " + %" PRIu64 " go beyond 2^64 - 1; start lower\n",
+                    from, nexplore);
+            return 2;
+        }
+        int status = 0;
+        for (int i = first; i < argc; i++) {
+            int rc = explore(argv[i], from, nexplore);
+            status = rc > status ? rc : status;
+        }
+        return status;
+    }
+    struct rec *rec = NULL;
+    if (record) {
+        char err[1024];
+        if (argc - first != 1) {
+            fprintf(stderr, "vmisim run: --record writes one scenario's run; give exactly one scenario file\n");
+            return 2;
+        }
+        if (rec_open_write(&rec, record, argv[first], seed, err, sizeof(err)) < 0) {
+            fprintf(stderr, "vmisim run: %s\n", err);
+            return 2;
+        }
     }
     size_t nfiles = (size_t)(argc - first);
     struct run **runs = calloc(nfiles, sizeof(*runs));
@@ -978,7 +1297,8 @@ int vmisim_run(int argc, char **argv)
             status = 2;
             continue;
         }
-        struct run *r = run_one(s, quiet ? NULL : stdout, trace);
+        struct run_opts o = {.out = quiet ? NULL : stdout, .trace_hypercalls = trace, .seed = seed, .rec = rec};
+        struct run *r = run_one(s, &o);
         if (!r) {
             fprintf(stderr, "vmisim run: out of memory\n");
             return 2;
@@ -1004,6 +1324,18 @@ int vmisim_run(int argc, char **argv)
         status = 2;
     }
     printf("%zu passed, %zu failed%s\n", passed, failed + (nruns - passed - failed) + nbad, "");
+    if (rec) {
+        char err[1024];
+        size_t entries = rec_nr_entries(rec);
+        if (rec_close(rec, err, sizeof(err)) < 0) {
+            fprintf(stderr, "vmisim run: %s\n", err);
+            status = 2;
+        } else if (!nruns) {
+            remove(record); /* nothing ran: a header alone would only be a truncated recording */
+        } else {
+            printf("recorded %zu entries to %s; replay with: vmisim replay %s\n", entries, record, record);
+        }
+    }
     for (size_t i = 0; i < nruns; i++)
         run_free(runs[i]);
     for (size_t i = 0; i < nbad; i++)
@@ -1011,5 +1343,101 @@ int vmisim_run(int argc, char **argv)
     free(runs);
     free(bad);
     free(bad_msg);
+    return status;
+}
+
+/* ---- vmisim replay ----------------------------------------------------------------- */
+
+static void replay_usage(FILE *f)
+{
+    fprintf(f, "usage: vmisim replay [--as-client] [--scenario FILE] [--quiet] RECORDING\n"
+               "  Runs the recorded scenario again with the recorded schedule and checks that every\n"
+               "  request, response, client call and the verdict happen again, in order.\n"
+               "  --as-client: the recording plays the client (its responses and calls, at the same\n"
+               "    points); the scenario's scripted client is not used, its final assertions are.\n"
+               "  --scenario FILE: the scenario is at FILE (it must still be the recorded one).\n"
+               "  Exit status: 0 reproduced, 1 the run went another way (the first difference is\n"
+               "  named), 2 the recording or its scenario cannot be used.\n");
+}
+
+int vmisim_replay(int argc, char **argv)
+{
+    bool as_client = false, quiet = false;
+    const char *scenario = NULL;
+    int first = 1;
+    for (; first < argc && argv[first][0] == '-'; first++) {
+        if (!strcmp(argv[first], "--as-client"))
+            as_client = true;
+        else if (!strcmp(argv[first], "--quiet") || !strcmp(argv[first], "-q"))
+            quiet = true;
+        else if (!strcmp(argv[first], "--scenario") && first + 1 < argc)
+            scenario = argv[++first];
+        else {
+            replay_usage(stderr);
+            return 2;
+        }
+    }
+    if (argc - first != 1) {
+        replay_usage(stderr);
+        return 2;
+    }
+    const char *file = argv[first];
+    char err[1024];
+    struct rec *rec;
+    if (rec_open_read(&rec, file, as_client ? REC_CLIENT : REC_CHECK, err, sizeof(err)) < 0) {
+        fprintf(stderr, "vmisim replay: %s\n", err);
+        return 2;
+    }
+    if (!scenario)
+        scenario = rec_scenario(rec);
+    uint64_t want_hash, want_size, hash, size;
+    rec_scenario_hash(rec, &want_hash, &want_size);
+    if (rec_hash_file(scenario, &hash, &size, err, sizeof(err)) < 0) {
+        fprintf(stderr, "vmisim replay: %s (the scenario the recording %s was made from; give its place "
+                        "with --scenario FILE)\n", err, file);
+        rec_close(rec, err, sizeof(err));
+        return 2;
+    }
+    if (hash != want_hash || size != want_size) {
+        fprintf(stderr, "vmisim replay: %s is not the scenario %s was recorded from: it has fnv1a64 %016" PRIx64
+                        " and %" PRIu64 " bytes, the recording's has %016" PRIx64 " and %" PRIu64 " bytes; a "
+                        "replay needs that scenario exactly (restore it, or record again)\n",
+                scenario, file, hash, size, want_hash, want_size);
+        rec_close(rec, err, sizeof(err));
+        return 2;
+    }
+    struct scenario *s;
+    if (scenario_load(scenario, &s, err, sizeof(err)) < 0) {
+        fprintf(stderr, "%s\n", err);
+        rec_close(rec, err, sizeof(err));
+        return 2;
+    }
+    if (!quiet)
+        printf("replay of %s (%zu entries, seed %" PRIu64 "%s)\n\n", file, rec_nr_entries(rec), rec_seed(rec),
+               as_client ? ", the recording plays the client" : "");
+    struct run_opts o = {.out = quiet ? NULL : stdout, .seed = rec_seed(rec), .rec = rec, .rec_client = as_client};
+    struct run *r = run_one(s, &o);
+    if (!r) {
+        fprintf(stderr, "vmisim replay: out of memory\n");
+        rec_close(rec, err, sizeof(err));
+        return 2;
+    }
+    int status;
+    switch (rec_outcome(rec)) {
+    case REC_SAME:
+        printf("REPLAY %s: reproduced: %s\n", s->name, rec_message(rec));
+        status = 0;
+        break;
+    case REC_DIVERGED:
+        printf("REPLAY %s: DIVERGED at %s\n", s->name, rec_message(rec));
+        status = 1;
+        break;
+    default:
+        printf("REPLAY %s: cannot be used: %s\n", s->name, rec_message(rec));
+        status = 2;
+        break;
+    }
+    run_free(r);
+    rec_close(rec, err, sizeof(err));
     return status;
 }

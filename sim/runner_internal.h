@@ -85,6 +85,12 @@ struct run_saved_page {
     uint8_t data[4096];
 };
 
+/* The main guest's code as nasm assembled it, kept while one scenario runs with many seeds. */
+struct run_code {
+    uint8_t *bytes;        /* NULL: not yet assembled */
+    size_t len;
+};
+
 struct run {
     const struct scenario *s;
     struct sim_domain *d;
@@ -116,6 +122,20 @@ struct run {
     uint64_t in_insns;
     enum run_end in_end;
     char in_end_why[300];
+    /* -- schedule seed, record and replay (issue 8; sim/record.c) -- */
+    uint64_t seed;         /* --seed: the scheduler's seed (0: round robin) */
+    struct rec *rec;       /* the recording written or replayed; NULL: none */
+    /* `snapshot: take` / `restore` in a response (client.c). */
+    struct sim_snapshot *snap;
+    struct ring_back_state snap_back[RUN_RINGS]; /* the client's indices with the snapshot */
+    struct ring_back_state pre_take[RUN_RINGS];  /* its indices before its latest take */
+    unsigned char snap_req[400];                 /* the request outstanding in the snapshot */
+    unsigned snap_ring;
+    uint64_t snap_seq;
+    bool snap_redeliver;   /* after a restore: the next request on snap_ring must be snap_req */
+    bool rec_client;       /* replay --as-client: the recording plays the client */
+    bool borrowed;         /* the scenario is the caller's (explore runs it many times) */
+    struct run_code *code_cache; /* NULL, or the guest's code assembled once for many runs */
 };
 
 /* report.c */
@@ -137,6 +157,8 @@ int run_write_junit(const char *path, struct run *const *runs, size_t n, const c
 bool run_client_step(struct run *r, bool domain_blocked);
 /* Every expectation was met (after the run). */
 void run_client_finish(struct run *r);
+/* The gfn a request is about, whatever its reason (0 when it has none). */
+uint64_t run_msg_gfn(const struct vme_msg *m);
 /* The value of matcher field `f` in message `m`. */
 uint64_t run_field_value(const struct scenario_match *f, const struct vme_msg *m);
 /* The request's register `reg` (scenario_reg numbering). */

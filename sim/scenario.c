@@ -1107,12 +1107,13 @@ static int parse_guest(struct ctx *c, yaml_node_t *n, const char *path, bool int
 {
     static const char *const guest_keys[] = {"mode", "memory", "vcpus", "code", "code_bytes",
                                              "entry", "mappings", "data", "registers",
-                                             "singlestep", "idt_handler", "hypercalls", NULL};
+                                             "singlestep", "idt_handler", "hypercalls", NULL,
+                                             "online"};
     static const char *const intro_keys[] = {"mode", "memory", "vcpus", "code", "code_bytes",
                                              "entry", "mappings", "data", "registers", NULL,
-                                             "idt_handler", NULL, "token_gpa"};
+                                             "idt_handler", NULL, "token_gpa", NULL};
     enum { K_MODE, K_MEMORY, K_VCPUS, K_CODE, K_CODE_BYTES, K_ENTRY, K_MAPPINGS, K_DATA,
-           K_REGISTERS, K_SINGLESTEP, K_IDT_HANDLER, K_HYPERCALLS, K_TOKEN_GPA };
+           K_REGISTERS, K_SINGLESTEP, K_IDT_HANDLER, K_HYPERCALLS, K_TOKEN_GPA, K_ONLINE };
     const char *const *keys = intro ? intro_keys : guest_keys;
     struct scenario_guest *g = c->g;
     struct fields f;
@@ -1158,6 +1159,11 @@ static int parse_guest(struct ctx *c, yaml_node_t *n, const char *path, bool int
     g->vcpus = 1;
     if (f.val[K_VCPUS] &&
         (rc = get_u32(c, f.val[K_VCPUS], VP("vcpus"), 1, SCENARIO_MAX_VCPUS, &g->vcpus)))
+        return rc;
+    /* online: vCPUs up at boot; the others wait for the guest's VCPUOP_initialise + VCPUOP_up. */
+    g->online = g->vcpus;
+    if (f.val[K_ONLINE] &&
+        (rc = get_u32(c, f.val[K_ONLINE], VP("online"), 1, g->vcpus, &g->online)))
         return rc;
 
     /* Each value given, in the order of the format; then what is missing; then cross-checks. */
@@ -2050,10 +2056,11 @@ static int parse_response(struct ctx *c, yaml_node_t *n, const char *path,
                                        "set_access", "registers", "echo", "version", "vcpu_id",
                                        "defer", "no_response", "inject", "load", "load_bytes",
                                        "paging_flags", "max_pages", "add_pages",
-                                       "altp2m_access", "change_gfn"};
+                                       "altp2m_access", "change_gfn", "snapshot"};
     enum { K_FLAGS, K_ALTP2M_IDX, K_EMUL_READ_DATA, K_EMUL_READ_SIZE, K_SET_ACCESS,
            K_REGISTERS, K_ECHO, K_VERSION, K_VCPU_ID, K_DEFER, K_NO_RESPONSE, K_INJECT, K_LOAD,
-           K_LOAD_BYTES, K_PAGING_FLAGS, K_MAX_PAGES, K_ADD_PAGES, K_ALTP2M_ACCESS, K_CHANGE_GFN };
+           K_LOAD_BYTES, K_PAGING_FLAGS, K_MAX_PAGES, K_ADD_PAGES, K_ALTP2M_ACCESS, K_CHANGE_GFN,
+           K_SNAPSHOT };
     struct fields f;
     char vpath[PATH_MAX_LEN];
     int rc = read_keys(c, n, path, keys, ARRAY_SIZE(keys), &f);
@@ -2070,6 +2077,20 @@ static int parse_response(struct ctx *c, yaml_node_t *n, const char *path,
             if (k != K_NO_RESPONSE && f.key[k])
                 return fail(c, f.key[k], "'%s' in %s has no effect with no_response: true; "
                             "expected no other key", keys[k], path);
+    if (f.val[K_SNAPSHOT]) {
+        static const char *const snapshot_names[] = {"take", "restore"};
+        unsigned what = 0;
+        if ((rc = get_name(c, f.val[K_SNAPSHOT], VPATH("snapshot"), "a snapshot action",
+                           snapshot_names, ARRAY_SIZE(snapshot_names), &what)))
+            return rc;
+        r->snapshot = what == 0 ? SCENARIO_SNAPSHOT_TAKE : SCENARIO_SNAPSHOT_RESTORE;
+        if (r->snapshot == SCENARIO_SNAPSHOT_RESTORE)
+            for (size_t k = 0; k < ARRAY_SIZE(keys); k++)
+                if (k != K_SNAPSHOT && f.key[k])
+                    return fail(c, f.key[k], "'%s' in %s has no effect with snapshot: restore (the "
+                                "machine goes back instead of being answered); expected no other key",
+                                keys[k], path);
+    }
     if (f.val[K_FLAGS] && (rc = get_flags(c, f.val[K_FLAGS], VPATH("flags"), &r->flags)))
         return rc;
     if (f.val[K_ALTP2M_IDX] &&

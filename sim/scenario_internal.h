@@ -283,6 +283,7 @@ struct scenario_guest {
     enum scenario_hypercalls hypercalls;
     uint64_t memory; /* bytes: a multiple of 4K, 64K..1G */
     uint32_t vcpus;  /* 1..64 */
+    uint32_t online; /* 1..vcpus: vCPUs up at boot (the rest start down, Xen's _VPF_down) */
     /*
      * Exactly one of: `code` (nasm source, NUL-terminated, `code_len` bytes;
      * the runner prepends `bits 64`/`bits 32` and `org ENTRY`) or
@@ -481,6 +482,13 @@ struct scenario_response {
     size_t nr_altp2m_access;
     struct scenario_change_gfn *change_gfn;
     size_t nr_change_gfn;
+    /*
+     * `snapshot: take`: the client snapshots the whole machine (sim_snapshot_take)
+     * and its own side of the ring as it was before it took this request, then
+     * answers as scripted.  `snapshot: restore`: it puts both back instead of
+     * answering (no other key), so the request of the `take` arrives again.
+     */
+    enum scenario_snapshot { SCENARIO_SNAPSHOT_NONE, SCENARIO_SNAPSHOT_TAKE, SCENARIO_SNAPSHOT_RESTORE } snapshot;
     uint32_t line, column; /* of `respond` (of the event item when absent) */
 };
 

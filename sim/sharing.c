@@ -109,6 +109,7 @@ int sim_sharing_nominate(struct sim_domain *d, uint64_t gfn, uint64_t *handle)
                              (unsigned long long)gfn);
     uint32_t idx = d->pool_free[--d->pool_nfree];
     memcpy(pool_frame(d, idx), d->ram + gfn * CPU_PAGE_SIZE, CPU_PAGE_SIZE);
+    sim_mem_dirty(d, pool_frame(d, idx));
     d->pool_refs[idx] = 1;
     d->pool_handle[idx] = ++d->next_handle;
     d->gfn_pool[gfn] = idx;
@@ -168,6 +169,7 @@ int sim_sharing_unshare(struct sim_domain *d, uint64_t gfn)
     if (!last && d->tot_pages >= d->max_pages)
         return -ENOMEM;
     memcpy(d->ram + gfn * CPU_PAGE_SIZE, pool_frame(d, idx), CPU_PAGE_SIZE);
+    sim_mem_dirty(d, d->ram + gfn * CPU_PAGE_SIZE);
     d->tot_pages++;
     if (--d->pool_refs[idx] == 0) {
         d->pool_handle[idx] = 0;

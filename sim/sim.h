@@ -47,6 +47,13 @@ struct sim_config {
     unsigned nr_vcpus;    /* 1..SIM_MAX_VCPUS */
     uint64_t quantum;     /* instructions per scheduling quantum (0: 10,000) */
     enum sim_hypercall_abi hypercalls; /* 0: none (VMCALL raises #UD) */
+    uint64_t deadlock_timeout; /* simulated instructions with every vCPU waiting for an in-process
+                                  client before sim_run stops with SIM_STOP_DEADLOCK (0: 10,000,000) */
+    unsigned nr_online;   /* vCPUs 0..nr_online-1 are up at creation (0: all); the others are
+                             down and uninitialised until VCPUOP_initialise + VCPUOP_up */
+    /* -- scheduling seed (issue 8) -- */
+    uint64_t seed;        /* 0: round robin in fixed quanta; else the seed of the perturbed
+                             schedule (sim_set_seed) */
 };
 
 int sim_domain_create(struct sim_domain **out, const struct sim_config *cfg);
@@ -81,11 +88,23 @@ enum sim_vcpu_state {
     SIM_VCPU_PAUSED,  /* paused for vm_event: waiting for a response */
     SIM_VCPU_HALTED,  /* executed HLT */
     SIM_VCPU_FAULTED, /* a guest exception could not be delivered */
+    SIM_VCPU_DOWN,    /* not brought up yet, or taken down (Xen's _VPF_down) */
 };
 enum sim_vcpu_state sim_vcpu_state(const struct sim_domain *d, unsigned vcpu);
 /* Xen's v->vm_event_pause_count: how many responses with VCPU_PAUSED it awaits. */
 unsigned sim_vcpu_pause_count(const struct sim_domain *d, unsigned vcpu);
 uint64_t sim_vcpu_insns(const struct sim_domain *d, unsigned vcpu);
+/*
+ * Bringing vCPUs up and down, as Xen's VCPUOP_initialise / _up / _down
+ * (sim/vcpu_op.c; the guest makes the same calls with __HYPERVISOR_vcpu_op).
+ * initialise: the registers of a vCPU that has none yet (-EEXIST otherwise);
+ * it stays down.  up: -EINVAL when not initialised.  down: the last vCPU up
+ * going down shuts the domain down (poweroff).  -ENOENT for a bad id.
+ */
+int sim_vcpu_initialise(struct sim_domain *d, unsigned vcpu, const struct cpu_regs *regs);
+int sim_vcpu_up(struct sim_domain *d, unsigned vcpu);
+int sim_vcpu_down(struct sim_domain *d, unsigned vcpu);
+bool sim_vcpu_is_up(const struct sim_domain *d, unsigned vcpu);
 /*
  * xc_domain_pause / xc_domain_unpause (domain_pause_by_systemcontroller): a
  * count of its own, up to 255 (-EOVERFLOW beyond; unpause at 0: -EINVAL),
@@ -345,6 +364,8 @@ enum sim_stop_reason {
     SIM_STOP_FAULT,     /* a vCPU took an exception its guest cannot handle */
     SIM_STOP_ERROR,     /* vmisim itself failed: see sim_error */
     SIM_STOP_SHUTDOWN,  /* the guest shut the domain down (SCHEDOP_shutdown): why has the reason */
+    SIM_STOP_DEADLOCK,  /* an in-process client let every vCPU wait for deadlock_timeout of
+                           simulated time: why (and sim_wait_report) says who waits for what */
 };
 
 struct sim_stop {
@@ -361,6 +382,19 @@ struct sim_stop {
  * *stop; a negative errno only for misuse.
  */
 int sim_run(struct sim_domain *d, uint64_t max_insns, struct sim_stop *stop);
+
+/*
+ * Simulated time, in instructions: every instruction the vCPUs ran, plus the
+ * quanta that passed while every vCPU waited for an in-process client (each
+ * such quantum is one more turn for the client).  Deterministic: never wall time.
+ */
+uint64_t sim_now(const struct sim_domain *d);
+/*
+ * Who waits for what, in one line: vCPUs awaiting a response, queued for a
+ * ring slot, black-eyed, waiting for a page; the toolstack's pause; each
+ * ring's outstanding requests and their vCPUs.  For a BLOCKED or DEADLOCK stop.
+ */
+void sim_wait_report(struct sim_domain *d, char *buf, size_t len);
 
 /* SHUTDOWN_* reason of a domain that shut itself down (0 poweroff .. 5 soft_reset), or -1. */
 int sim_domain_shutdown_reason(const struct sim_domain *d);
@@ -405,5 +439,85 @@ struct sim_note {
 };
 typedef void (*sim_observer_fn)(void *opaque, const struct sim_note *note);
 void sim_set_observer(struct sim_domain *d, sim_observer_fn fn, void *opaque);
+
+/* ---- Scheduling: seeds, each decision, a schedule source (issue 8) ------------ */
+
+/*
+ * The scheduler makes one decision before each stretch of guest execution:
+ * which runnable vCPU runs and for how many instructions (its quantum; the
+ * sim_run call's own budget may cut it shorter).  With seed 0 the decision
+ * is round robin in fixed quanta (sim_config.quantum), as it always was.
+ * With any other seed a small PRNG of vmisim's own (splitmix64, the same on
+ * every machine) picks any runnable vCPU and a quantum of 1 to 2 x quantum,
+ * one time in four only 1 to 8 instructions, so vCPUs interleave around
+ * events; the same seed gives the same decisions, hence the same events.
+ * Set the seed before the first sim_run (changing it later restarts the PRNG).
+ */
+void sim_set_seed(struct sim_domain *d, uint64_t seed);
+uint64_t sim_seed(const struct sim_domain *d);
+
+#define SIM_VCPU_WORDS ((SIM_MAX_VCPUS + 63) / 64)
+struct sim_schedule {
+    uint64_t n;               /* the domain's decision number, from 0 */
+    unsigned vcpu;            /* the vCPU that runs */
+    uint64_t quantum;         /* its instructions, >= 1 */
+    uint64_t runnable[SIM_VCPU_WORDS]; /* bit i: vCPU i could run (for a source's checks) */
+    char why[200];            /* a source that refuses a decision says why here */
+};
+/* Sees every decision, after it is made (recording, tracing). */
+typedef void (*sim_schedule_observer_fn)(void *opaque, const struct sim_schedule *s);
+void sim_set_schedule_observer(struct sim_domain *d, sim_schedule_observer_fn fn, void *opaque);
+/*
+ * Dictates every decision (replay): called with the scheduler's own choice
+ * in *s, it may change vcpu and quantum.  A negative return, or a vCPU that
+ * is not runnable, or a quantum of 0, stops sim_run with SIM_STOP_ERROR and
+ * the reason in stop->why and sim_error (the source's `why` when it gave one).
+ */
+typedef int (*sim_schedule_source_fn)(void *opaque, struct sim_schedule *s);
+void sim_set_schedule_source(struct sim_domain *d, sim_schedule_source_fn fn, void *opaque);
+
+/* ---- Snapshots (sim/snapshot.c, docs/snapshot-format.md) ------------------ */
+
+/*
+ * A snapshot holds the whole machine: guest RAM and the pool of shared pages,
+ * every vCPU (registers, FPU/SSE, descriptor caches, pause counts, pending
+ * resume work, single-step, injected trap, altp2m view), the host p2m, the
+ * gfn-to-frame map, the sharing tables, altp2m and every view, the monitor
+ * controls and intercept mask, the three rings (contents, indices, claims,
+ * wait queues, doorbell bits), page accounting, crash/shutdown and the
+ * toolstack pause count.  Not in it: the observer, the in-process client and
+ * the hypercall trace setting (the caller's), KVM tokens; a client's own ring
+ * indices are the client's to save (ring_back_save).
+ *
+ * take copies everything (RAM in full); restore copies back only the frames
+ * written since this snapshot was taken or last restored (dirty tracking covers
+ * guest writes, page-table A/D bits, emulation, injected exception frames and
+ * every host write of sim/), however many snapshots of the domain exist.  Both
+ * run between sim_run calls only (-EBUSY inside one).  Refused with -EBUSY:
+ * while another domain maps this one's pages or this one maps another's
+ * (KVM_HC_MEM_MAP), or when a ring exists now that the snapshot does not have
+ * (or the reverse, or it was disabled and enabled again) — the client holds
+ * that ring's descriptors.  -EINVAL for a snapshot of another configuration or
+ * one attached to another domain.  Free snapshots with sim_snapshot_free, in
+ * any order with the domain.
+ */
+struct sim_snapshot;
+int sim_snapshot_take(struct sim_domain *d, struct sim_snapshot **out);
+int sim_snapshot_restore(struct sim_domain *d, struct sim_snapshot *s);
+void sim_snapshot_free(struct sim_snapshot *s);
+/*
+ * To and from a file (docs/snapshot-format.md): versioned, every section
+ * checksummed; a file read back restores exactly as the snapshot written.
+ * read checks the file against d's configuration (-EINVAL with the reason);
+ * a damaged, truncated or foreign file gives -EINVAL (-EIO/-ENOENT for the
+ * file system) with the reason in sim_error(d).  A snapshot read from a file
+ * is attached to d by its first restore (which copies all of RAM).
+ */
+int sim_snapshot_write(struct sim_domain *d, const struct sim_snapshot *s, const char *path);
+int sim_snapshot_read(struct sim_domain *d, const char *path, struct sim_snapshot **out);
+/* Frames (home and pool) written since the last take or restore. */
+uint64_t sim_snapshot_dirty_pages(const struct sim_domain *d);
+/* Pages the last sim_snapshot_restore copied back. */
+uint64_t sim_snapshot_restored_pages(const struct sim_domain *d);
 
 #endif

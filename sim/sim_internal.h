@@ -69,6 +69,8 @@ struct sim_vcpu {
     unsigned same_fault;         /* in-engine retries of one fault without progress */
     char fault[200];
     uint16_t view;               /* the altp2m view it runs on (0: the host p2m), while altp2m is active */
+    bool down;                   /* Xen's _VPF_down: never runs until VCPUOP_up (sim/vcpu_op.c) */
+    bool initialised;            /* Xen's v->is_initialised: has its register state */
 };
 
 /* One altp2m view (d->arch.altp2m_p2m[i]); view 0 is the host p2m itself. */
@@ -168,7 +170,28 @@ struct sim_domain {
     void *client_opaque;
     bool in_client;
     uint64_t events_in_run;
+    /* Simulated time (sim/wait.c): sim_now = the vCPUs' instructions + idle_time. */
+    uint64_t idle_time;          /* quanta that passed with every vCPU waiting for the client */
+    uint64_t idle_for;           /* of which since the last progress */
+    uint64_t deadlock_timeout;   /* idle simulated instructions before SIM_STOP_DEADLOCK */
     char error[256];
+    /* -- scheduling (issue 8): seed, PRNG, decisions, their observer and source -- */
+    uint64_t seed;               /* 0: round robin in fixed quanta */
+    uint64_t sched_rng;          /* splitmix64 state */
+    uint64_t sched_n;            /* decisions made */
+    sim_schedule_observer_fn sched_observer;
+    void *sched_observer_opaque;
+    sim_schedule_source_fn sched_source;
+    void *sched_source_opaque;
+    /* ---- Snapshots (sim/snapshot.c; dirty marking in sim/memory.c) ---- */
+    /*
+     * Frames written since the last snapshot take or restore: bit f is home frame f
+     * (d->ram), bit nr_gfns + p is pool frame p.  A take or restore folds it into every
+     * snapshot attached to the domain (their `diverged` sets) and clears it.
+     */
+    uint64_t *dirty;
+    struct sim_snapshot *snapshots; /* attached snapshots, a list */
+    uint64_t snap_pages_restored;   /* pages the last restore copied */
 };
 
 /* domain.c */
@@ -214,6 +237,16 @@ void sim_ring_free(struct sim_monitor *m);
 /* vm_event_resume on every ring whose doorbell rang. */
 void sim_monitor_poll(struct sim_domain *d);
 void sim_monitor_free(struct sim_domain *d);
+
+/* wait.c */
+/*
+ * Nothing can run.  With an in-process client and vCPUs waiting for it,
+ * simulated time passes in quanta, the client gets a turn each quantum:
+ * 1 when something can go on, -EDEADLK (stop filled: SIM_STOP_DEADLOCK and
+ * the report) after deadlock_timeout without progress, 0 when there is no
+ * in-process client or nothing waits for it (the caller reports BLOCKED).
+ */
+int sim_idle_wait(struct sim_domain *d, struct sim_stop *stop);
 
 /* memory.c */
 /* The frame behind gfn, or NULL (beyond RAM, or paged out: no frame). */
@@ -263,6 +296,8 @@ void sim_altp2m_check(struct sim_domain *d, struct sim_vcpu *v, uint16_t idx);
 /* A guest VMFUNC: returns the instructions completed (0, 1) or -errno. */
 int sim_altp2m_vmfunc(struct sim_domain *d, struct sim_vcpu *v, const struct cpu_insn *in);
 void sim_altp2m_free(struct sim_domain *d);
+/* Frees one view's tables and clears it (destroy, snapshot restore). */
+void sim_altp2m_view_free(struct sim_view *w);
 
 /* paging.c */
 /* A guest vCPU touched a gfn in the paging path: p2m_mem_paging_populate. */
@@ -300,5 +335,14 @@ void sim_mem_access_fault(struct sim_domain *d, struct sim_vcpu *v, const struct
 int sim_vcpu_do_resume(struct sim_domain *d, struct sim_vcpu *v);
 /* vm_event_emulate_check, for one response to a paused vCPU. */
 void sim_emulate_check(struct sim_domain *d, struct sim_vcpu *v, const struct vme_msg *rsp);
+
+/* memory.c, snapshot.c: dirty tracking */
+/* Marks the frame at host address `frame` (page aligned) dirty in the domain that owns it
+ * (this one, or a domain it maps pages of). */
+void sim_mem_dirty(struct sim_domain *d, const uint8_t *frame);
+/* cpu/'s dirty hook (opaque: the sim_vcpu). */
+void sim_vcpu_dirty(void *opaque, uint8_t *frame);
+/* The domain is going away: its snapshots stay valid but unattached. */
+void sim_snapshot_detach_all(struct sim_domain *d);
 
 #endif

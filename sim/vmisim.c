@@ -11,7 +11,10 @@ static void usage(FILE *out)
             "\n"
             "commands:\n"
             "  run FILE... run scenario files and check them (see docs/scenario-format.md)\n"
-            "              [--json FILE] [--junit FILE] [--quiet]\n"
+            "              [--json FILE] [--junit FILE] [--quiet] [--trace-hypercalls]\n"
+            "              [--seed S] [--record FILE] [--explore N]\n"
+            "  replay REC  run a recording again (vmisim run --record) and check that the same\n"
+            "              requests happen in the same order [--as-client] [--scenario FILE]\n"
             "  ring-demo   run a simulator and a client process that exchange vm_event\n"
             "              requests and responses over a real Xen shared ring\n"
             "  help        show this text\n");
@@ -25,6 +28,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "run") == 0)
         return vmisim_run(argc - 1, argv + 1);
+    if (strcmp(argv[1], "replay") == 0)
+        return vmisim_replay(argc - 1, argv + 1);
     if (strcmp(argv[1], "ring-demo") == 0)
         return vmisim_ring_demo(argc - 1, argv + 1);
     if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

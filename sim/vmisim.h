@@ -6,5 +6,7 @@
 int vmisim_ring_demo(int argc, char **argv);
 /* `vmisim run [--json FILE] [--junit FILE] [--quiet] FILE...`: runs scenario files. */
 int vmisim_run(int argc, char **argv);
+/* `vmisim replay [--as-client] [--scenario FILE] RECORDING`: runs a recording again and compares. */
+int vmisim_replay(int argc, char **argv);
 
 #endif

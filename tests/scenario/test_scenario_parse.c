@@ -446,6 +446,33 @@ Test(valid, numbers_and_sizes)
                  "'1M' is not a number in guest.data[0].gpa; expected a decimal or 0x-hex number");
 }
 
+/* respond.snapshot: take or restore; restore stands alone (it replaces the answer). */
+Test(valid, response_snapshot)
+{
+    struct scenario *s = parse_ok(BASE "client:\n  events:\n    - {expect: {}, respond: {snapshot: take}}\n"
+                                       "    - {expect: {}, respond: {snapshot: restore}}\n");
+    cr_expect_eq(s->client.events[0].response.snapshot, SCENARIO_SNAPSHOT_TAKE);
+    cr_expect_eq(s->client.events[1].response.snapshot, SCENARIO_SNAPSHOT_RESTORE);
+    scenario_free(s);
+    expect_error(BASE "client:\n  events:\n    - {expect: {}, respond: {snapshot: restore, flags: [VCPU_PAUSED]}}\n", 8, 49,
+                 "'flags' in client.events[0].respond has no effect with snapshot: restore");
+    expect_error(BASE "client:\n  events:\n    - {expect: {}, respond: {snapshot: later}}\n", 8, 40,
+                 "client.events[0].respond.snapshot");
+}
+
+/* guest.online: the vCPUs up at boot, 1 to vcpus, all of them by default. */
+Test(valid, guest_online)
+{
+    struct scenario *s = parse_ok(BASE "  vcpus: 4\n");
+    cr_expect_eq(s->guest.online, 4, "default: every vCPU is up");
+    scenario_free(s);
+    s = parse_ok(BASE "  vcpus: 4\n  online: 1\n");
+    cr_expect_eq(s->guest.online, 1);
+    scenario_free(s);
+    expect_error(BASE "  vcpus: 2\n  online: 3\n", 7, 11, "guest.online is 3; expected 1 to 2");
+    expect_error(BASE "  online: 0\n", 6, 11, "guest.online is 0; expected 1 to 1");
+}
+
 /* A mapping may end at the very top of the address space (gla + size == 2^64). */
 Test(valid, mapping_at_top_of_address_space)
 {

@@ -150,6 +150,60 @@ Test(sim_api, ring_full_wait_queue)
 }
 
 /*
+ * The "black eye" (vm_event_put_request, vm_event_wake_blocked): nine vCPUs
+ * raise async CR4 events (nobody is paused for a response) on an eight-slot
+ * ring.  Each vCPU that leaves fewer free slots than the domain has vCPUs is
+ * paused anyway; the ninth finds the ring full and queues.  A freed slot goes
+ * to the queued vCPU first; after that each consumed response releases as many
+ * black-eyed vCPUs as slots are free at that moment, round robin from the last
+ * one woken.
+ */
+Test(sim_api, ring_black_eye_round_robin)
+{
+    struct fixture f;
+    memset(&f, 0, sizeof(f));
+    /* mov rax, cr4; xor rax, 0x200 (OSFXSR: Xen sends only changed values); mov cr4, rax; hlt */
+    const uint8_t code[] = {0x0f, 0x20, 0xe0, 0x48, 0x35, 0x00, 0x02, 0x00, 0x00, 0x0f, 0x22, 0xe0, 0xf4};
+    f.d = fixture_domain(9, code, sizeof(code), FIX_DATA_GLA);
+    SETUP(sim_monitor_enable(f.d, 7, &f.fds));
+    fixture_attach(&f.client, &f.fds);
+    SETUP(sim_monitor_write_ctrlreg(f.d, 2 /* CR4 */, true, false /* async */, 0, false));
+    struct sim_stop stop = run_until_idle(&f);
+    cr_assert_eq(stop.reason, SIM_STOP_BLOCKED, "stop %d: %s; insns %llu", stop.reason, stop.why,
+                 (unsigned long long)sim_now(f.d));
+    cr_expect_eq(ring_back_unconsumed_requests(f.client.back), 8);
+    for (unsigned v = 0; v < 9; v++) {
+        cr_expect_eq(sim_vcpu_state(f.d, v), SIM_VCPU_PAUSED, "vCPU %u", v);
+        cr_expect_eq(sim_vcpu_pause_count(f.d, v), 0, "vCPU %u: async, not paused for a response", v);
+    }
+    /* One slot: the queued vCPU 8 posts its request (and gets a black eye in turn). */
+    cr_expect_eq(answer(&f, 1, 0), 1);
+    stop = run_until_idle(&f);
+    cr_expect_eq(stop.reason, SIM_STOP_BLOCKED, "stop %d: %s", stop.reason, stop.why);
+    for (unsigned v = 0; v < 9; v++)
+        cr_expect_eq(sim_vcpu_state(f.d, v), SIM_VCPU_PAUSED, "vCPU %u", v);
+    cr_expect_eq(ring_back_unconsumed_requests(f.client.back), 8, "7 left + vCPU 8's");
+    /*
+     * Three responses, each followed by a wake with the slots free at that moment (1, 2, 3):
+     * vCPUs 0, then 1-2, then 3-5 are released, round robin after the last woken, and halt.
+     */
+    cr_expect_eq(answer(&f, 3, 0), 3);
+    stop = run_until_idle(&f);
+    cr_expect_eq(stop.reason, SIM_STOP_BLOCKED, "stop %d: %s", stop.reason, stop.why);
+    for (unsigned v = 0; v < 9; v++)
+        cr_expect_eq(sim_vcpu_state(f.d, v), v < 6 ? SIM_VCPU_HALTED : SIM_VCPU_PAUSED, "vCPU %u", v);
+    /* Everything answered: every vCPU runs to its end; 9 requests in all, none twice. */
+    unsigned answered = 4;
+    for (int i = 0; i < 20 && stop.reason != SIM_STOP_HALTED; i++) {
+        answered += answer(&f, 8, 0);
+        stop = run_until_idle(&f);
+    }
+    cr_expect_eq(stop.reason, SIM_STOP_HALTED, "%s", stop.why);
+    cr_expect_eq(answered, 9);
+    unmake(&f);
+}
+
+/*
  * vm_event_disable releases nothing that waits for a response: a vCPU paused
  * for an event stays paused after the ring is gone.
  */
