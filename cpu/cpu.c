@@ -235,6 +235,18 @@ void cpu_intr_hook(uc_engine *uc, uint32_t intno, void *opaque)
 {
     struct cpu *c = opaque;
     c->vector = (int)intno;
+    if (intno == 1) {
+        /*
+         * Unicorn sets DR6.BS for the single-step trap of EFLAGS.TF (and only for it): that is
+         * how it is told from INT 1 (CD 01, a software interrupt).  cpu/ does not model DR6, so
+         * BS is cleared again for the next one.
+         */
+        uint64_t dr6 = 0;
+        uc_reg_read(uc, UC_X86_REG_DR6, &dr6);
+        c->db_trap = (dr6 & 0x4000) != 0;
+        dr6 &= ~0x4000ull;
+        uc_reg_write(uc, UC_X86_REG_DR6, &dr6);
+    }
     uc_emu_stop(uc);
 }
 
@@ -742,6 +754,20 @@ static int run_loop(struct cpu *c, uint64_t max, bool step, struct cpu_exit *exi
         } else if (c->vector >= 0) {
             unsigned v = (unsigned)c->vector;
             clean_after_exception(c, ctx);
+            bool trap = v == 1 && c->db_trap;
+            c->db_trap = false;
+            if (trap && (c->intercept & (1u << CPU_INSN_DB_TRAP))) {
+                /* The single-step #DB goes to the caller before delivery (a VMX #DB exit, type 3). */
+                memset(&c->ev, 0, sizeof(c->ev));
+                c->ev.reason = CPU_EXIT_INSN;
+                c->ev.insn.kind = CPU_INSN_DB_TRAP;
+                c->ev.insn.rip = rip;
+                c->ev.insn.valid = true;
+                snprintf(c->ev.insn.text, sizeof(c->ev.insn.text), "#DB (single-step trap)");
+                exit->reason = CPU_EXIT_INSN;
+                exit->insn = c->ev.insn;
+                break;
+            }
             delivered_rc = deliver(c, exit, v, has_error_code(v), 0, 0);
         } else if (c->hlt) {
             exit->reason = CPU_EXIT_HLT;
@@ -777,6 +803,13 @@ int cpu_run(struct cpu *c, uint64_t max_insns, struct cpu_exit *exit)
         c->pend = PEND_NONE;
         return 0;
     }
+    if (c->deliver_db) {
+        /* A reported single-step #DB the caller let through: delivered before anything runs. */
+        c->deliver_db = false;
+        memset(exit, 0, sizeof(*exit));
+        if (deliver(c, exit, 1, false, 0, 0))
+            return 0;
+    }
     return run_loop(c, max_insns, c->singlestep, exit);
 }
 
@@ -784,6 +817,10 @@ int cpu_run(struct cpu *c, uint64_t max_insns, struct cpu_exit *exit)
 
 int cpu_insn_execute(struct cpu *c)
 {
+    if (c->ev.reason == CPU_EXIT_INSN && c->ev.insn.kind == CPU_INSN_DB_TRAP) {
+        c->deliver_db = true;
+        return 0;
+    }
     c->resume_valid = true;
     c->resume_at = c->ev.insn.rip;
     return 0;

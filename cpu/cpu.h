@@ -204,6 +204,21 @@ enum cpu_insn_kind {
     CPU_INSN_SIDT,
     CPU_INSN_SLDT,
     CPU_INSN_STR,
+    /*
+     * ICEBP / INT1 (F1): a #DB with return address RIP + 1 (VMX: a privileged
+     * software exception, type 5, length 1).  Reported at the F1, not executed.
+     * Executed (not intercepted, or cpu_insn_execute), cpu/ delivers the #DB
+     * itself: Unicorn treats F1 as an invalid opcode (#UD).
+     */
+    CPU_INSN_INT1,
+    /*
+     * Not an instruction: the single-step trap (#DB, EFLAGS.TF) of the
+     * instruction just completed, about to be delivered (VMX: a hardware
+     * exception, type 3).  RIP is where the guest goes on, len is 0.
+     * cpu_insn_execute delivers the #DB at the next cpu_run; cpu_insn_skip
+     * drops it.  Other #DB sources (DR0-DR3 breakpoints) are not reported.
+     */
+    CPU_INSN_DB_TRAP,
     CPU_INSN_NR
 };
 #define CPU_INSN_ALL ((1u << CPU_INSN_NR) - 1)
@@ -252,6 +267,15 @@ struct cpu_insn {
      * operand's address, base/limit read from it (valid = operand readable).
      * SGDT/SIDT/SLDT/STR with a memory operand: mem_gla.  LLDT/LTR: value =
      * selector.  SLDT/STR with a register operand: reg_dest = 1.
+     * LGDT..STR also carry what a VMX exit 46/47 reports (SDM Vol. 3C,
+     * "VM-Exit Instruction-Information Field as Used for LIDT, LGDT, SIDT, or
+     * SGDT" and "... LLDT, LTR, SLDT, or STR"): instr_info built from the
+     * decoded instruction (scaling 1:0, reg1 6:3 for a register operand,
+     * address size 9:7, operand size 11 (GDT/IDT only), mem/reg 10
+     * (LDT/TR only), segment 17:15, index 21:18, index invalid 22, base
+     * 26:23, base invalid 27, identity 29:28 = 0 SGDT/SLDT, 1 SIDT/STR,
+     * 2 LGDT/LLDT, 3 LIDT/LTR) and the exit qualification: the displacement,
+     * sign-extended (0 for a register operand).  Undefined bits are 0.
      */
     unsigned cr;
     uint64_t value;
@@ -261,6 +285,8 @@ struct cpu_insn {
     bool valid;
     uint64_t base;
     uint16_t limit;
+    uint32_t instr_info;
+    uint64_t displacement;
 };
 
 struct cpu_fault {
@@ -318,6 +344,14 @@ int cpu_map_area(struct cpu *c, uint8_t *host, uint64_t size);
  * at a gfn simply reaches other code.
  */
 int cpu_set_view(struct cpu *c, const uint64_t *restricted, const uint64_t *remapped);
+/*
+ * The walker's own accesses to page-table pages (entry reads, A/D-bit writes)
+ * are not checked against the restrictions while `on`: no in-GPT refusal
+ * (cpu_access.in_gpt) happens, the walk completes and only the final frame
+ * is checked.  (Xen's monitor option inguest_pagefault_disabled emulates such
+ * walks instead of reporting them.)  Turning it off makes the next run walk again.
+ */
+void cpu_set_gpt_unchecked(struct cpu *c, bool on);
 /* Forget which blocks were scanned for intercepted instructions (after code changes). */
 int cpu_flush_code(struct cpu *c);
 

@@ -94,6 +94,9 @@ struct cpu {
     uint64_t iter_done;
     uint64_t budget;
     bool pending_skip; /* cpu_insn_skip called from a handler */
+    bool db_trap;      /* the #DB Unicorn raised is a single-step trap (DR6.BS was set) */
+    bool deliver_db;   /* cpu_insn_execute of a CPU_INSN_DB_TRAP: deliver #DB at the next run */
+    bool gpt_unchecked; /* cpu_set_gpt_unchecked: the walker's own accesses skip the p2m */
 
     /*
      * Fetch refusals ahead of RIP (Unicorn translates a whole block, across a page boundary,

@@ -254,6 +254,7 @@ static int kind_of(const cs_insn *in, unsigned *cr)
     case X86_INS_SIDT: return CPU_INSN_SIDT;
     case X86_INS_SLDT: return CPU_INSN_SLDT;
     case X86_INS_STR: return CPU_INSN_STR;
+    case X86_INS_INT1: return CPU_INSN_INT1;
     case X86_INS_MOV: {
         const cs_x86 *x = &in->detail->x86;
         if (x->op_count == 2 && x->operands[0].type == X86_OP_REG) {
@@ -271,10 +272,80 @@ static int kind_of(const cs_insn *in, unsigned *cr)
     }
 }
 
-/* What cpu/ always watches, whatever the caller intercepts: XSETBV (XCR0), HLT. */
+/* What cpu/ always watches, whatever the caller intercepts: XSETBV (XCR0), HLT, INT1 (#DB). */
 static uint32_t watched(const struct cpu *c)
 {
-    return c->intercept | (1u << CPU_INSN_XSETBV) | (1u << CPU_INSN_HLT);
+    return c->intercept | (1u << CPU_INSN_XSETBV) | (1u << CPU_INSN_HLT) | (1u << CPU_INSN_INT1);
+}
+
+/* VMX's register numbering in the instruction-information field: RAX 0 .. RDI 7, R8 8 .. R15 15. */
+static int vmx_reg(x86_reg r)
+{
+    static const x86_reg n[16][4] = {
+        {X86_REG_RAX, X86_REG_EAX, X86_REG_AX, X86_REG_AL}, {X86_REG_RCX, X86_REG_ECX, X86_REG_CX, X86_REG_CL},
+        {X86_REG_RDX, X86_REG_EDX, X86_REG_DX, X86_REG_DL}, {X86_REG_RBX, X86_REG_EBX, X86_REG_BX, X86_REG_BL},
+        {X86_REG_RSP, X86_REG_ESP, X86_REG_SP, X86_REG_SPL}, {X86_REG_RBP, X86_REG_EBP, X86_REG_BP, X86_REG_BPL},
+        {X86_REG_RSI, X86_REG_ESI, X86_REG_SI, X86_REG_SIL}, {X86_REG_RDI, X86_REG_EDI, X86_REG_DI, X86_REG_DIL},
+        {X86_REG_R8, X86_REG_R8D, X86_REG_R8W, X86_REG_R8B}, {X86_REG_R9, X86_REG_R9D, X86_REG_R9W, X86_REG_R9B},
+        {X86_REG_R10, X86_REG_R10D, X86_REG_R10W, X86_REG_R10B}, {X86_REG_R11, X86_REG_R11D, X86_REG_R11W, X86_REG_R11B},
+        {X86_REG_R12, X86_REG_R12D, X86_REG_R12W, X86_REG_R12B}, {X86_REG_R13, X86_REG_R13D, X86_REG_R13W, X86_REG_R13B},
+        {X86_REG_R14, X86_REG_R14D, X86_REG_R14W, X86_REG_R14B}, {X86_REG_R15, X86_REG_R15D, X86_REG_R15W, X86_REG_R15B}};
+    for (int i = 0; i < 16; i++)
+        for (int j = 0; j < 4; j++)
+            if (n[i][j] == r)
+                return i;
+    return -1;
+}
+
+/*
+ * The VM-exit instruction-information field of exits 46 (LGDT/LIDT/SGDT/SIDT) and 47
+ * (LLDT/LTR/SLDT/STR), as the SDM lays it out (Xen reads it in vmx.c
+ * vmx_handle_descriptor_access through idt_or_gdt_instr_info_t / ldt_or_tr_instr_info_t),
+ * and the exit qualification (the displacement).  Built from Capstone's decoding.
+ */
+static void desc_instr_info(const struct cpu *c, const cs_insn *d, enum cpu_insn_kind kind,
+                            struct cpu_insn *in)
+{
+    const cs_x86 *x = &d->detail->x86;
+    bool gdt_idt = kind == CPU_INSN_LGDT || kind == CPU_INSN_LIDT || kind == CPU_INSN_SGDT
+                   || kind == CPU_INSN_SIDT;
+    bool second = kind == CPU_INSN_SIDT || kind == CPU_INSN_LIDT || kind == CPU_INSN_STR
+                  || kind == CPU_INSN_LTR;
+    bool load = kind == CPU_INSN_LGDT || kind == CPU_INSN_LIDT || kind == CPU_INSN_LLDT
+                || kind == CPU_INSN_LTR;
+    uint32_t info = (uint32_t)second << 28 | (uint32_t)load << 29;
+    in->displacement = 0;
+    if (x->op_count >= 1 && x->operands[0].type == X86_OP_MEM) {
+        const x86_op_mem *m = &x->operands[0].mem;
+        unsigned scale = m->scale == 8 ? 3 : m->scale == 4 ? 2 : m->scale == 2 ? 1 : 0;
+        unsigned asz = x->addr_size == 8 ? 2 : x->addr_size == 4 ? 1 : 0;
+        int base = vmx_reg(m->base), index = vmx_reg(m->index);
+        /* The segment used: the override, else SS for an RSP/RBP base, else DS (ES 0 .. GS 5). */
+        unsigned seg = 3;
+        switch (m->segment) {
+        case X86_REG_ES: seg = 0; break;
+        case X86_REG_CS: seg = 1; break;
+        case X86_REG_SS: seg = 2; break;
+        case X86_REG_DS: seg = 3; break;
+        case X86_REG_FS: seg = 4; break;
+        case X86_REG_GS: seg = 5; break;
+        default: seg = (base == 4 || base == 5) ? 2 : 3; break;
+        }
+        info |= scale | asz << 7 | seg << 15;
+        info |= index >= 0 ? (uint32_t)index << 18 : 1u << 22;
+        /* RIP-relative: no base register, so "base invalid" (the SDM has no encoding for RIP). */
+        info |= base >= 0 ? (uint32_t)base << 23 : 1u << 27;
+        in->displacement = (uint64_t)m->disp;
+        if (c->mode != CPU_MODE_LONG)
+            in->displacement &= 0xffffffffull;
+    } else if (!gdt_idt && x->op_count >= 1 && x->operands[0].type == X86_OP_REG) {
+        int r = vmx_reg(x->operands[0].reg);
+        info |= (uint32_t)(r < 0 ? 0 : r) << 3 | 1u << 10;
+    }
+    /* Operand size (GDT/IDT only): 0 with a 66 prefix (16-bit), else 1 (32-bit; undefined in 64-bit mode). */
+    if (gdt_idt && x->prefix[2] != 0x66)
+        info |= 1u << 11;
+    in->instr_info = info;
 }
 
 int cpu_fill_insn(struct cpu *c, uint64_t rip, struct cpu_insn *in)
@@ -350,6 +421,7 @@ int cpu_fill_insn(struct cpu *c, uint64_t rip, struct cpu_insn *in)
                 sel = (uint16_t)reg_value(c, x->operands[0].reg);
             in->value = sel;
         }
+        desc_instr_info(c, d, in->kind, in);
         break;
     default:
         break;
@@ -410,6 +482,15 @@ static bool execute_watched(struct cpu *c, const struct cpu_insn *in)
         }
         c->hlt = true;
         return false;
+    }
+    if (in->kind == CPU_INSN_INT1) {
+        /* ICEBP: #DB as a trap after the instruction (return address RIP + 1); run_loop delivers it. */
+        uint64_t rip = in->rip + in->len;
+        uc_reg_write(c->uc, cpu_reg_id(c->mode, UC_X86_REG_RIP), &rip);
+        c->vector = 1;
+        c->db_trap = false;
+        uc_emu_stop(c->uc);
+        return true;
     }
     if (in->kind == CPU_INSN_XSETBV) {
         uint64_t cr4 = 0;

@@ -196,6 +196,19 @@ static unsigned p2m_rights(struct cpu *c, uint64_t gfn)
     return c->mem.rights(c->mem.opaque, gfn) & CPU_RWX;
 }
 
+/* The rights of a page-table page for the walker's own reads and A/D writes. */
+static unsigned gpt_rights(struct cpu *c, uint64_t gfn)
+{
+    return c->gpt_unchecked ? CPU_RWX : p2m_rights(c, gfn);
+}
+
+void cpu_set_gpt_unchecked(struct cpu *c, bool on)
+{
+    if (c->gpt_unchecked && !on)
+        c->flush_pending = true; /* translations made while unchecked are walked again */
+    c->gpt_unchecked = on;
+}
+
 static void mark_handed(struct cpu *c, uint64_t gfn)
 {
     if (gfn < c->nframes)
@@ -396,7 +409,7 @@ bool cpu_tlb_fill(uc_engine *uc, uint64_t vaddr, uc_mem_type type, uc_tlb_entry 
         bool gpt = false;
         for (unsigned i = 0; i < w.levels; i++) {
             uint64_t gfn = w.pte_gpa[i] >> CPU_PAGE_SHIFT;
-            if (!(p2m_rights(c, gfn) & CPU_R)) {
+            if (!(gpt_rights(c, gfn) & CPU_R)) {
                 if (quiet_refusal(c, type, vaddr))
                     return false;
                 set_gpt_event(c, vaddr, CPU_R, w.pte_gpa[i], need);
@@ -429,7 +442,7 @@ bool cpu_tlb_fill(uc_engine *uc, uint64_t vaddr, uc_mem_type type, uc_tlb_entry 
                 bool is_pdpte32 = c->mode == CPU_MODE_PAE32 && i == 0;
                 uint64_t want = is_pdpte32 ? 0 : PTE_A | (leaf && need == CPU_W ? PTE_D : 0);
                 if ((w.pte[i] & want) != want
-                    && !(p2m_rights(c, w.pte_gpa[i] >> CPU_PAGE_SHIFT) & CPU_W)) {
+                    && !(gpt_rights(c, w.pte_gpa[i] >> CPU_PAGE_SHIFT) & CPU_W)) {
                     if (quiet_refusal(c, type, vaddr))
                         return false;
                     set_gpt_event(c, vaddr, CPU_W, w.pte_gpa[i], need);

@@ -26,7 +26,8 @@ struct cpu_blob {
     uint64_t xcr0;
     uint64_t resume_at;
     uint32_t intercept;
-    uint8_t singlestep, resume_valid, pause_pending, pad;
+    uint8_t singlestep, resume_valid, pause_pending;
+    uint8_t flags; /* bit 0: gpt_unchecked, bit 1: a single-step #DB to deliver (deliver_db) */
     struct cpu_segcache segc[6];
 };
 
@@ -190,6 +191,7 @@ int cpu_save(struct cpu *c, void *buf, size_t len)
     h.singlestep = c->singlestep;
     h.resume_valid = c->resume_valid;
     h.pause_pending = c->pend == PEND_PAUSE;
+    h.flags = (uint8_t)((c->gpt_unchecked ? 1u : 0u) | (c->deliver_db ? 2u : 0u));
     memcpy(h.segc, c->segc, sizeof(h.segc));
     memcpy(buf, &h, sizeof(h));
     memcpy((uint8_t *)buf + sizeof(h), c->snap_ctx, ctx_size);
@@ -235,6 +237,9 @@ int cpu_restore(struct cpu *c, const void *buf, size_t len)
     c->resume_valid = h.resume_valid;
     c->resume_at = h.resume_at;
     c->pend = h.pause_pending ? PEND_PAUSE : PEND_NONE;
+    c->gpt_unchecked = h.flags & 1;
+    c->deliver_db = (h.flags >> 1) & 1;
+    c->db_trap = false;
     memcpy(c->segc, h.segc, sizeof(c->segc));
     /* Run-time leftovers of the state we leave: none may carry over. */
     c->premature_exit = 0;

@@ -648,6 +648,9 @@ static int run_domain(struct sim_domain *d, uint64_t max_insns, struct sim_stop 
         case CPU_EXIT_HLT:
             v->state = SIM_VCPU_HALTED;
             sim_note(d, SIM_NOTE_ACTION, v->id, NULL, "vCPU %u halted", v->id);
+            /* VMX: with MTF on, the MTF exit comes on the boundary after HLT, in the HLT
+             * activity state: the SINGLESTEP event of the HLT itself (the vCPU stays halted). */
+            sim_singlestep_done(d, v);
             break;
         case CPU_EXIT_FAULT:
             sim_vcpu_fault(d, v, &ex.fault);

@@ -76,7 +76,14 @@ void sim_mem_access_fault(struct sim_domain *d, struct sim_vcpu *v, const struct
         }
         return;
     }
-    /* 5. The request (4, in-guest page-walk emulation, belongs to a later monitor option). */
+    /*
+     * 4. inguest_pagefault_disabled with a ring: Xen emulates the instruction instead of
+     * reporting a violation of its page walk.  vmisim never gets here with one: the walker's
+     * own accesses are not checked then (cpu_set_gpt_unchecked, sim_update_intercept), so the
+     * walk completes and only the instruction's own access is judged, as Xen's emulation
+     * (send_event) judges it.
+     * 5. The request.
+     */
     struct vme_msg req;
     memset(&req, 0, sizeof(req));
     req.reason = VME_REASON_MEM_ACCESS;
@@ -97,10 +104,20 @@ void sim_emulate_check(struct sim_domain *d, struct sim_vcpu *v, const struct vm
         v->resume.emulate_flags = 0;
         return;
     }
+    if (rsp->reason == VME_REASON_DESCRIPTOR_ACCESS) {
+        /* vm_event_emulate_check: honoured unconditionally for a descriptor access. */
+        if (rsp->flags & VME_FLAG_SET_EMUL_READ_DATA) {
+            v->resume.emul_read.size = rsp->emul_read.size;
+            memcpy(v->resume.emul_read.data, rsp->emul_read.data, sizeof(v->resume.emul_read.data));
+        }
+        v->resume.emulate_flags = rsp->flags;
+        return;
+    }
     if (rsp->reason != VME_REASON_MEM_ACCESS) {
-        /* SOFTWARE_BREAKPOINT and DESCRIPTOR_ACCESS emulation come with those events. */
+        /* SOFTWARE_BREAKPOINT emulation needs SET_EMUL_INSN_DATA, which vmisim does not serve. */
         sim_note(d, SIM_NOTE_ACTION, v->id, NULL,
-                 "EMULATE in a %s response does nothing (Xen honours it for MEM_ACCESS here)",
+                 "EMULATE in a %s response does nothing (Xen honours it for MEM_ACCESS and "
+                 "DESCRIPTOR_ACCESS here)",
                  vme_reason_name(rsp->reason) ? vme_reason_name(rsp->reason) : "unknown");
         return;
     }
@@ -192,6 +209,19 @@ static int do_emulation(struct sim_domain *d, struct sim_vcpu *v)
     }
     struct cpu_exit ex;
     int rc = cpu_emulate(v->cpu, how, data, len, &ex);
+    if (rc == -E2BIG && d->mon.emul_unimplemented) {
+        /*
+         * The one emulation vmisim cannot do (more pages than cpu/'s scratch frames): as
+         * hvm_emulate_one_vm_event on X86EMUL_UNIMPLEMENTED, hvm_monitor_emul_unimplemented
+         * sends EMUL_UNIMPLEMENTED (sync, no payload) and the instruction is not executed.
+         */
+        struct vme_msg req;
+        memset(&req, 0, sizeof(req));
+        req.reason = VME_REASON_EMUL_UNIMPLEMENTED;
+        sim_note(d, SIM_NOTE_ACTION, v->id, NULL, "%s: %s cannot be done", kind, cpu_error(v->cpu));
+        sim_monitor_traps(d, v, true, &req);
+        return 0;
+    }
     if (rc < 0)
         return sim_set_error(d, rc, "vCPU %u: emulation failed: %s", v->id, cpu_error(v->cpu));
     int done = 0;

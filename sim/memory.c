@@ -15,30 +15,61 @@
  */
 #include <errno.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 #include <sys/mman.h>
 
 #include "sim_internal.h"
+#include "serve_internal.h"
 
-static void *map_frames(uint64_t bytes)
+/*
+ * Guest RAM and the pool of shared pages live in one memfd (RAM at offset 0,
+ * the pool at ram_size), mapped MAP_SHARED: a client in another process maps
+ * guest frames from it (xenforeignmemory_map through `vmisim serve`, as Xen's
+ * privcmd maps machine frames).  The memfd is sparse: untouched pages cost
+ * nothing, as the anonymous MAP_NORESERVE mapping it replaces.
+ */
+static int map_ram(struct sim_domain *d)
 {
-    /* Zero-filled and page-aligned; untouched pages cost nothing. */
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
+    int fd = memfd_create("vmisim-guest-ram", MFD_CLOEXEC);
+    if (fd < 0 || ftruncate(fd, (off_t)(2 * d->ram_size)) < 0) {
+        int err = -errno;
+        if (fd >= 0)
+            close(fd);
+        return err;
+    }
+    void *ram = mmap(NULL, d->ram_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);
+    void *pool = mmap(NULL, d->ram_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd,
+                      (off_t)d->ram_size);
+    if (ram == MAP_FAILED || pool == MAP_FAILED) {
+        int err = -errno;
+        if (ram != MAP_FAILED)
+            munmap(ram, d->ram_size);
+        if (pool != MAP_FAILED)
+            munmap(pool, d->ram_size);
+        close(fd);
+        return err;
+    }
+    d->ram = ram;
+    d->pool = pool;
+    d->ram_fd = fd;
+    return 0;
 }
 
 int sim_memory_init(struct sim_domain *d)
 {
     d->nr_gfns = d->ram_size / CPU_PAGE_SIZE;
     d->tot_pages = d->max_pages = d->nr_gfns;
-    d->ram = map_frames(d->ram_size);
-    /* dom_cow's pages for this domain: at most one per gfn. */
-    d->pool = map_frames(d->ram_size);
+    d->ram_fd = -1;
+    /* dom_cow's pages for this domain (the pool): at most one per gfn. */
+    int rc = map_ram(d);
     d->remapped = calloc((d->nr_gfns + 63) / 64, sizeof(uint64_t));
     d->frame_of = calloc(d->nr_gfns, sizeof(*d->frame_of));
     /* Home frames then pool frames: 2 * nr_gfns bits (sim/snapshot.c). */
     d->dirty = calloc((2 * d->nr_gfns + 63) / 64, sizeof(uint64_t));
-    if (!d->ram || !d->pool || !d->remapped || !d->frame_of || !d->dirty)
+    if (rc < 0)
+        return rc;
+    if (!d->remapped || !d->frame_of || !d->dirty)
         return -ENOMEM;
     return 0;
 }
@@ -51,8 +82,37 @@ void sim_memory_free(struct sim_domain *d)
         munmap(d->ram, d->ram_size);
     if (d->pool)
         munmap(d->pool, d->ram_size);
+    if (d->ram_fd >= 0)
+        close(d->ram_fd);
+    d->ram_fd = -1;
     free(d->remapped);
     free(d->frame_of);
+}
+
+int sim_ram_memfd(const struct sim_domain *d)
+{
+    return d->ram_fd;
+}
+
+int sim_foreign_frame(struct sim_domain *d, uint64_t gfn, uint64_t *offset)
+{
+    if (gfn >= d->nr_gfns)
+        return -EINVAL;
+    uint8_t *f = sim_frame(d, gfn);
+    /* Xen's privcmd answers ENOENT for a paged-out gfn (and the pager is asked for it). */
+    if (!f) {
+        sim_paging_populate_foreign(d, gfn);
+        return -ENOENT;
+    }
+    if (f >= d->ram && (uint64_t)(f - d->ram) < d->ram_size)
+        *offset = (uint64_t)(f - d->ram);
+    else if (f >= d->pool && (uint64_t)(f - d->pool) < d->ram_size)
+        *offset = d->ram_size + (uint64_t)(f - d->pool);
+    else
+        return -EOPNOTSUPP; /* another domain's page (KVM_HC_MEM_MAP): not in our memfd */
+    /* The client may write through its mapping: a snapshot must treat the frame as written. */
+    sim_mem_dirty(d, f);
+    return 0;
 }
 
 int sim_memory_map_into(struct sim_domain *d, struct sim_domain *into)

@@ -46,7 +46,8 @@ int sim_monitor_enable(struct sim_domain *d, unsigned version, struct ring_fds *
         d->vcpus[i].has_vm_event = true;
         memset(&d->vcpus[i].resume, 0, sizeof(d->vcpus[i].resume));
     }
-    return 0;
+    /* inguest_pagefault_disabled acts only while a ring exists (p2m_mem_access_check). */
+    return sim_update_intercept(d);
 }
 
 void sim_ring_free(struct sim_monitor *m)

@@ -30,6 +30,22 @@ int sim_update_intercept(struct sim_domain *d)
         mask |= 1u << CPU_INSN_WRMSR;
     if (m->software_breakpoint)
         mask |= 1u << CPU_INSN_INT3;
+    if (m->cpuid)
+        mask |= 1u << CPU_INSN_CPUID;
+    /* vmx_set_descriptor_access_exiting: the eight instructions of exits 46 and 47. */
+    if (m->descriptor_access)
+        mask |= 1u << CPU_INSN_LGDT | 1u << CPU_INSN_LIDT | 1u << CPU_INSN_LLDT | 1u << CPU_INSN_LTR
+                | 1u << CPU_INSN_SGDT | 1u << CPU_INSN_SIDT | 1u << CPU_INSN_SLDT | 1u << CPU_INSN_STR;
+    /* Xen always intercepts #DB on VMX (XSA-156); the monitor only decides who gets it. */
+    if (m->debug_exception)
+        mask |= 1u << CPU_INSN_INT1 | 1u << CPU_INSN_DB_TRAP;
+    /*
+     * p2m_mem_access_check emulates a walk's violation only while a monitor ring
+     * exists (vm_event_check_ring) and inguest_pagefault_disabled is set.
+     */
+    bool gpt_unchecked = m->inguest_pagefault_disabled && d->monitor.ring;
+    for (unsigned i = 0; i < d->nr_vcpus; i++)
+        cpu_set_gpt_unchecked(d->vcpus[i].cpu, gpt_unchecked);
     /* VMFUNC switches views where the mode lets the guest (altp2m_vcpu_update_vmfunc_ve). */
     if (d->altp2m_active && d->altp2m_mode != SIM_ALTP2M_EXTERNAL)
         mask |= 1u << CPU_INSN_VMFUNC;
@@ -140,6 +156,57 @@ int sim_monitor_singlestep(struct sim_domain *d, bool enable)
     return 0;
 }
 
+/* arch_monitor_domctl_event, XEN_DOMCTL_MONITOR_EVENT_CPUID. */
+int sim_monitor_cpuid(struct sim_domain *d, bool enable)
+{
+    if (d->mon.cpuid == enable)
+        return sim_set_error(d, -EEXIST, "cpuid monitoring is already %s (Xen: EEXIST)",
+                             enable ? "enabled" : "disabled");
+    d->mon.cpuid = enable;
+    return sim_update_intercept(d);
+}
+
+/* XEN_DOMCTL_MONITOR_EVENT_DESC_ACCESS (descriptor-table exiting is always available here). */
+int sim_monitor_descriptor_access(struct sim_domain *d, bool enable)
+{
+    if (d->mon.descriptor_access == enable)
+        return sim_set_error(d, -EEXIST, "descriptor_access monitoring is already %s (Xen: EEXIST)",
+                             enable ? "enabled" : "disabled");
+    d->mon.descriptor_access = enable;
+    return sim_update_intercept(d);
+}
+
+/* XEN_DOMCTL_MONITOR_EVENT_DEBUG_EXCEPTION: sync is kept only while enabled, as Xen. */
+int sim_monitor_debug_exceptions(struct sim_domain *d, bool enable, bool sync)
+{
+    if (d->mon.debug_exception == enable)
+        return sim_set_error(d, -EEXIST, "debug_exception monitoring is already %s (Xen: EEXIST)",
+                             enable ? "enabled" : "disabled");
+    d->mon.debug_exception = enable;
+    d->mon.debug_exception_sync = enable && sync;
+    return sim_update_intercept(d);
+}
+
+/* XEN_DOMCTL_MONITOR_EVENT_INGUEST_PAGEFAULT: xc_monitor_inguest_pagefault(disable). */
+int sim_monitor_inguest_pagefault(struct sim_domain *d, bool disable)
+{
+    if (d->mon.inguest_pagefault_disabled == disable)
+        return sim_set_error(d, -EEXIST, "in-guest page faults are already %s (Xen: EEXIST)",
+                             disable ? "disabled" : "enabled");
+    d->mon.inguest_pagefault_disabled = disable;
+    return sim_update_intercept(d);
+}
+
+/* XEN_DOMCTL_MONITOR_EVENT_EMUL_UNIMPLEMENTED. */
+int sim_monitor_emul_unimplemented(struct sim_domain *d, bool enable)
+{
+    if (d->mon.emul_unimplemented == enable)
+        return sim_set_error(d, -EEXIST, "emul_unimplemented monitoring is already %s (Xen: EEXIST)",
+                             enable ? "enabled" : "disabled");
+    d->mon.emul_unimplemented = enable;
+    return 0;
+}
+
 int sim_monitor_control_registers(struct sim_domain *d)
 {
     d->mon.control_register_values = true;
@@ -238,6 +305,14 @@ bool sim_insn_wants_exit(struct sim_domain *d, struct sim_vcpu *v, const struct 
         return msr_test(m, false, in->index);
     case CPU_INSN_INT3:
         return m->software_breakpoint;
+    case CPU_INSN_CPUID:
+        return m->cpuid;
+    case CPU_INSN_LGDT: case CPU_INSN_LIDT: case CPU_INSN_LLDT: case CPU_INSN_LTR:
+    case CPU_INSN_SGDT: case CPU_INSN_SIDT: case CPU_INSN_SLDT: case CPU_INSN_STR:
+        return m->descriptor_access;
+    case CPU_INSN_INT1:
+    case CPU_INSN_DB_TRAP:
+        return m->debug_exception;
     case CPU_INSN_VMFUNC:
         return (d->intercept >> CPU_INSN_VMFUNC) & 1;
     case CPU_INSN_VMCALL:
@@ -390,6 +465,111 @@ static int intercept_int3(struct sim_domain *d, struct sim_vcpu *v, const struct
     return 0;
 }
 
+/*
+ * Executes the intercepted instruction as without the intercept: one step of
+ * cpu/ (the answer cpu_insn_execute).  Returns the instructions completed or -errno.
+ */
+static int execute_one(struct sim_domain *d, struct sim_vcpu *v)
+{
+    cpu_insn_execute(v->cpu);
+    struct cpu_exit ex;
+    bool step = v->single_step;
+    cpu_set_singlestep(v->cpu, true);
+    int rc = cpu_run(v->cpu, 1, &ex);
+    cpu_set_singlestep(v->cpu, step);
+    if (rc < 0)
+        return sim_set_error(d, rc, "vCPU %u: %s", v->id, cpu_error(v->cpu));
+    if (ex.reason == CPU_EXIT_FAULT) {
+        v->state = SIM_VCPU_FAULTED;
+        snprintf(v->fault, sizeof(v->fault), "vCPU %u: %s", v->id, ex.fault.why);
+    }
+    return (int)ex.insns;
+}
+
+/*
+ * CPUID: hvm_vmexit_cpuid (xen/arch/x86/hvm/hvm.c) puts the results in
+ * rax..rdx first, then hvm_monitor_cpuid (hvm/monitor.c) sends the event
+ * (always sync) with leaf and subleaf as they were; vmx.c advances RIP only
+ * when no event was sent (rc == 0).  The results are Unicorn's CPUID.
+ */
+static int intercept_cpuid(struct sim_domain *d, struct sim_vcpu *v, const struct cpu_insn *in)
+{
+    int done = execute_one(d, v);
+    if (done <= 0 || v->state != SIM_VCPU_RUNNABLE)
+        return done;
+    cpu_set_rip(v->cpu, in->rip); /* the event's registers show RIP at the CPUID */
+    struct vme_msg req;
+    memset(&req, 0, sizeof(req));
+    req.reason = VME_REASON_CPUID;
+    req.u.cpuid.insn_length = in->len;
+    req.u.cpuid.leaf = in->index;
+    req.u.cpuid.subleaf = in->sub;
+    if (sim_monitor_traps(d, v, true, &req) > 0)
+        return 0; /* the client moves RIP on (SET_REGISTERS rip + insn_length) */
+    return retire(v, in); /* no ring: update_guest_eip */
+}
+
+/* Exit 46 (GDTR/IDTR) or 47 (LDTR/TR): the descriptor of vm_event.h (1 IDTR, 2 GDTR, 3 LDTR, 4 TR). */
+static uint8_t desc_of(enum cpu_insn_kind k)
+{
+    switch (k) {
+    case CPU_INSN_LIDT: case CPU_INSN_SIDT: return 1;
+    case CPU_INSN_LGDT: case CPU_INSN_SGDT: return 2;
+    case CPU_INSN_LLDT: case CPU_INSN_SLDT: return 3;
+    default: return 4;
+    }
+}
+
+/*
+ * vmx_handle_descriptor_access -> hvm_descriptor_access_intercept ->
+ * hvm_monitor_descriptor_access (sync): the instruction is not executed and
+ * RIP stays on it; EMULATE in the response executes it at resume
+ * (sim_emulate_check), otherwise the guest runs it again and it exits again.
+ */
+static int intercept_desc(struct sim_domain *d, struct sim_vcpu *v, const struct cpu_insn *in)
+{
+    struct vme_msg req;
+    memset(&req, 0, sizeof(req));
+    req.reason = VME_REASON_DESCRIPTOR_ACCESS;
+    req.u.desc.instr_info = in->instr_info;
+    req.u.desc.exit_qualification = in->displacement;
+    req.u.desc.descriptor = desc_of(in->kind);
+    req.u.desc.is_write = (in->instr_info >> 29) & 1; /* instr_write */
+    if (sim_monitor_traps(d, v, true, &req) > 0)
+        return 0;
+    /*
+     * No ring: Xen's monitor_traps returns 0 and the instruction is neither
+     * emulated nor retired, so the guest would exit on it forever; vmisim
+     * executes it instead (docs/xen-differences.md).
+     */
+    return execute_one(d, v);
+}
+
+/*
+ * A #DB: vmx.c's TRAP_debug case -> hvm_monitor_debug(HVM_MONITOR_DEBUG_EXCEPTION)
+ * with the interruption type (5 for ICEBP, 3 for a single-step trap), the
+ * instruction length only for type >= 4, pending_dbg 0 (4.17 passes 0).  When
+ * monitor_traps returns 0 (no ring, or an async event) the #DB is delivered as
+ * vmx_propagate_intr does; a sync event leaves it to the client.
+ */
+static int intercept_debug(struct sim_domain *d, struct sim_vcpu *v, const struct cpu_insn *in)
+{
+    bool icebp = in->kind == CPU_INSN_INT1;
+    struct vme_msg req;
+    memset(&req, 0, sizeof(req));
+    req.reason = VME_REASON_DEBUG_EXCEPTION;
+    req.u.debug.gfn = gfn_of_rip(v);
+    req.u.debug.type = icebp ? SIM_ET_PRI_SW_EXC : SIM_ET_HW_EXC;
+    req.u.debug.insn_length = icebp ? in->len : 0;
+    req.u.debug.pending_dbg = 0;
+    if (sim_monitor_traps(d, v, d->mon.debug_exception_sync, &req) > 0)
+        return 0; /* RIP at the ICEBP, or after the stepped instruction: the client re-injects */
+    struct sim_trap t = {.pending = true, .vector = 1, .type = req.u.debug.type,
+                         .insn_len = (uint8_t)req.u.debug.insn_length, .error_code = -1};
+    deliver_trap(d, v, &t);
+    return icebp ? 1 : 0; /* a trap after the stepped instruction adds none of its own */
+}
+
 int sim_insn_intercept(struct sim_domain *d, struct sim_vcpu *v, const struct cpu_insn *in)
 {
     switch (in->kind) {
@@ -410,6 +590,26 @@ int sim_insn_intercept(struct sim_domain *d, struct sim_vcpu *v, const struct cp
         if (sim_insn_wants_exit(d, v, in))
             return sim_altp2m_vmfunc(d, v, in);
         break;
+    case CPU_INSN_CPUID:
+        if (d->mon.cpuid)
+            return intercept_cpuid(d, v, in);
+        break;
+    case CPU_INSN_LGDT: case CPU_INSN_LIDT: case CPU_INSN_LLDT: case CPU_INSN_LTR:
+    case CPU_INSN_SGDT: case CPU_INSN_SIDT: case CPU_INSN_SLDT: case CPU_INSN_STR:
+        if (d->mon.descriptor_access)
+            return intercept_desc(d, v, in);
+        break;
+    case CPU_INSN_INT1:
+    case CPU_INSN_DB_TRAP:
+        if (d->mon.debug_exception)
+            return intercept_debug(d, v, in);
+        if (in->kind == CPU_INSN_DB_TRAP) {
+            /* Intercepted no more (the monitor went off meanwhile): deliver it as the hardware. */
+            struct sim_trap t = {.pending = true, .vector = 1, .type = SIM_ET_HW_EXC, .error_code = -1};
+            deliver_trap(d, v, &t);
+            return 0;
+        }
+        break;
     case CPU_INSN_VMCALL:
     case CPU_INSN_VMMCALL:
         if (hcall_is_hypercall(d, in))
@@ -419,19 +619,7 @@ int sim_insn_intercept(struct sim_domain *d, struct sim_vcpu *v, const struct cp
         break;
     }
     /* Nothing for the monitor: the instruction executes as without the intercept. */
-    cpu_insn_execute(v->cpu);
-    struct cpu_exit ex;
-    bool step = v->single_step;
-    cpu_set_singlestep(v->cpu, true);
-    int rc = cpu_run(v->cpu, 1, &ex);
-    cpu_set_singlestep(v->cpu, step);
-    if (rc < 0)
-        return sim_set_error(d, rc, "vCPU %u: %s", v->id, cpu_error(v->cpu));
-    if (ex.reason == CPU_EXIT_FAULT) {
-        v->state = SIM_VCPU_FAULTED;
-        snprintf(v->fault, sizeof(v->fault), "vCPU %u: %s", v->id, ex.fault.why);
-    }
-    return (int)ex.insns;
+    return execute_one(d, v);
 }
 
 void sim_singlestep_done(struct sim_domain *d, struct sim_vcpu *v)

@@ -973,6 +973,39 @@ static struct run *run_one(struct scenario *s, const struct run_opts *o)
     return r;
 }
 
+/*
+ * `--ring-version V`: does the scenario hold on a ring of another interface
+ * version?  Not when its expectations or answers encode one version's layout:
+ * fields the other version does not carry (v1 has no insn_length/type for
+ * breakpoints, no old_value for MSRs), reasons v1 does not have, an explicit
+ * response version, EMUL_READ data beyond v1's 252 bytes.  NULL when it is
+ * portable, else why not (for the SKIP line).
+ */
+static const char *version_bound(const struct scenario *s)
+{
+    for (size_t i = 0; i < s->client.nr_events; i++) {
+        const struct scenario_event *ev = &s->client.events[i];
+        uint64_t reason = ~0ull;
+        for (size_t k = 0; k < ev->nr_match; k++)
+            if (ev->match[k].field == SCENARIO_MATCH_REASON)
+                reason = ev->match[k].value;
+        if (reason != ~0ull && reason >= VME_REASON_DEBUG_EXCEPTION)
+            return "it expects a reason only interface version 7 has";
+        for (size_t k = 0; k < ev->nr_match; k++) {
+            enum scenario_match_field f = ev->match[k].field;
+            if (f == SCENARIO_MATCH_INSN_LENGTH || f == SCENARIO_MATCH_TYPE)
+                return "it matches insn_length/type, which only interface version 7 carries";
+            if (f == SCENARIO_MATCH_OLD_VALUE && reason == VME_REASON_MOV_TO_MSR)
+                return "it matches an MSR's old_value, which only interface version 7 carries";
+        }
+        if (ev->response.version.set)
+            return "its client writes the response's version field itself";
+        if (ev->response.emul_read_data.len > 252)
+            return "its EMUL_READ data is beyond interface version 1's 252 bytes";
+    }
+    return NULL;
+}
+
 static void usage(FILE *f)
 {
     fprintf(f, "usage: vmisim run [--json FILE] [--junit FILE] [--quiet] [--trace-hypercalls]\n"
@@ -984,7 +1017,9 @@ static void usage(FILE *f)
                "  --seed S: schedule the vCPUs from seed S (0, the default: round robin in fixed quanta).\n"
                "  --record FILE: write the run (one scenario) for `vmisim replay FILE`.\n"
                "  --explore N: run each scenario with N seeds (1..N, or S..S+N-1 with --seed) and\n"
-               "    report the distinct event sequences, their verdicts and the failing seeds.\n");
+               "    report the distinct event sequences, their verdicts and the failing seeds.\n"
+               "  --ring-version V: run every ring at vm_event interface version V (1 or 7) instead\n"
+               "    of the scenario's; a scenario that encodes one version's layout is skipped.\n");
 }
 
 /* A seed or a count from the command line: a whole number, all of it. */
@@ -1208,6 +1243,7 @@ int vmisim_run(int argc, char **argv)
     const char *json = NULL, *junit = NULL, *record = NULL;
     bool quiet = false, trace = false, seeded = false;
     uint64_t seed = 0, nexplore = 0;
+    unsigned ring_version = 0; /* --ring-version: 0 keeps each scenario's */
     int first = 1;
     for (; first < argc && argv[first][0] == '-'; first++) {
         if (!strcmp(argv[first], "--json") && first + 1 < argc)
@@ -1231,6 +1267,15 @@ int vmisim_run(int argc, char **argv)
             }
         } else if (!strcmp(argv[first], "--record") && first + 1 < argc)
             record = argv[++first];
+        else if (!strcmp(argv[first], "--ring-version") && first + 1 < argc) {
+            const char *v = argv[++first];
+            if (strcmp(v, "1") && strcmp(v, "7")) {
+                fprintf(stderr, "vmisim run: --ring-version %s: expected 1 or 7 (the interface versions "
+                                "vmisim speaks)\n", v);
+                return 2;
+            }
+            ring_version = (unsigned)atoi(v);
+        }
         else {
             usage(stderr);
             return 2;
@@ -1280,7 +1325,7 @@ int vmisim_run(int argc, char **argv)
         fprintf(stderr, "vmisim run: out of memory\n");
         return 2;
     }
-    size_t nruns = 0, nbad = 0, passed = 0, failed = 0;
+    size_t nruns = 0, nbad = 0, passed = 0, failed = 0, skipped = 0;
     int status = 0;
     if (!quiet)
         printf("(request: what the hypervisor put on the vm_event ring; expected: the scenario entry it "
@@ -1296,6 +1341,20 @@ int vmisim_run(int argc, char **argv)
             bad_msg[nbad++] = strdup(err);
             status = 2;
             continue;
+        }
+        if (ring_version && s->monitor.version != ring_version) {
+            const char *why = version_bound(s);
+            if (why) {
+                printf("SKIP %s: it applies to interface version %u only: %s\n", s->name, s->monitor.version, why);
+                skipped++;
+                scenario_free(s);
+                continue;
+            }
+            s->monitor.version = ring_version;
+        }
+        if (ring_version) {
+            s->paging.version = ring_version;
+            s->sharing.version = ring_version;
         }
         struct run_opts o = {.out = quiet ? NULL : stdout, .trace_hypercalls = trace, .seed = seed, .rec = rec};
         struct run *r = run_one(s, &o);
@@ -1323,7 +1382,9 @@ int vmisim_run(int argc, char **argv)
         fprintf(stderr, "vmisim run: cannot write %s: %s\n", junit, strerror(errno));
         status = 2;
     }
-    printf("%zu passed, %zu failed%s\n", passed, failed + (nruns - passed - failed) + nbad, "");
+    if (skipped)
+        printf("%zu skipped: they hold on one interface version only\n", skipped);
+    printf("%zu passed, %zu failed\n", passed, failed + (nruns - passed - failed) + nbad);
     if (rec) {
         char err[1024];
         size_t entries = rec_nr_entries(rec);
@@ -1440,4 +1501,42 @@ int vmisim_replay(int argc, char **argv)
     run_free(r);
     rec_close(rec, err, sizeof(err));
     return status;
+}
+
+/*
+ * `vmisim serve` (sim/serve.c, sim/serve_internal.h): the scenario's domain,
+ * built by setup() with a copy of the scenario whose monitor section keeps
+ * only access_required (no ring, no monitor controls: the attaching client
+ * makes those calls) and whose client section is empty.  The run that
+ * builds it is thrown away; the domain is the caller's.
+ */
+int run_build_domain(const struct scenario *s, struct sim_domain **out, char *err, size_t errlen)
+{
+    struct scenario copy = *s;
+    memset(&copy.monitor, 0, sizeof(copy.monitor));
+    copy.monitor.access_required = s->monitor.access_required;
+    memset(&copy.client, 0, sizeof(copy.client));
+    struct run *r = calloc(1, sizeof(*r));
+    if (!r) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    r->s = &copy;
+    r->borrowed = true;
+    int rc = setup(r);
+    if (rc < 0) {
+        const char *why = "cannot build the domain";
+        for (size_t i = r->nr_log; i > 0; i--)
+            if (r->log[i - 1].kind == RUN_LOG_FAIL && r->log[i - 1].text) {
+                why = r->log[i - 1].text;
+                break;
+            }
+        snprintf(err, errlen, "%s", why);
+    } else {
+        sim_set_observer(r->d, NULL, NULL);
+        *out = r->d;
+        r->d = NULL;
+    }
+    run_free(r);
+    return rc < 0 ? rc : 0;
 }

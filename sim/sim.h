@@ -353,6 +353,30 @@ bool sim_vcpu_singlestep(const struct sim_domain *d, unsigned vcpu);
 int sim_inject_trap(struct sim_domain *d, unsigned vcpu, unsigned vector, unsigned type,
                     int64_t error_code, unsigned insn_len, uint64_t cr2);
 
+/* ---- Monitor controls of interface version 7 (Xen 4.17; sim/monitor_events.c) ---- */
+
+/*
+ * As the controls above: -EEXIST when the state is unchanged, cleared by
+ * sim_monitor_disable.  Every one is in vmisim's capabilities (Intel, HAP),
+ * so Xen's -EOPNOTSUPP never applies.
+ * cpuid: CPUID (reason 10, sync) with the results already in rax..rdx, RIP at
+ * the CPUID; the client moves RIP on (SET_REGISTERS).
+ * descriptor_access: LGDT LIDT LLDT LTR SGDT SIDT SLDT STR (reason 13, sync),
+ * not executed; EMULATE in the response executes it once, else it runs again.
+ * debug_exceptions: #DB from ICEBP (type 5, length 1) and EFLAGS.TF single-step
+ * traps (type 3) (reason 9); the #DB is not delivered when the vCPU is paused
+ * (sync), the client re-injects it (sim_inject_trap vector 1).
+ * inguest_pagefault(disable = true): a p2m violation of the guest's own page
+ * walk (FAULT_IN_GPT) is emulated instead of reported.
+ * emul_unimplemented: EMUL_UNIMPLEMENTED (reason 14) when an emulation a
+ * response asked for cannot be done.
+ */
+int sim_monitor_cpuid(struct sim_domain *d, bool enable);
+int sim_monitor_descriptor_access(struct sim_domain *d, bool enable);
+int sim_monitor_debug_exceptions(struct sim_domain *d, bool enable, bool sync);
+int sim_monitor_inguest_pagefault(struct sim_domain *d, bool disable);
+int sim_monitor_emul_unimplemented(struct sim_domain *d, bool enable);
+
 /* ---- Running ---------------------------------------------------------------- */
 
 enum sim_stop_reason {

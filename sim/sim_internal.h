@@ -45,6 +45,10 @@ struct sim_monitor_ctl {
     bool singlestep;
     bool control_register_values; /* XEN_DOMCTL_MONITOR_OP_CONTROL_REGISTERS */
     bool guest_request, guest_request_sync, guest_request_userspace;
+    /* Interface-7 events (issue 9): xc_monitor_cpuid, _descriptor_access, _debug_exceptions,
+     * _inguest_pagefault, _emul_unimplemented. */
+    bool cpuid, descriptor_access, debug_exception, debug_exception_sync;
+    bool inguest_pagefault_disabled, emul_unimplemented;
 };
 
 struct sim_vcpu {
@@ -126,6 +130,7 @@ struct sim_domain {
     uint64_t nr_gfns;
     uint64_t *remapped;
     uint8_t **frame_of;
+    int ram_fd;                  /* the memfd behind ram (offset 0) and pool (offset ram_size) */
     uint64_t tot_pages, max_pages; /* d->tot_pages, d->max_pages */
     /* mem_sharing (sim/sharing.c): shared pages live in `pool` (dom_cow's pages). */
     bool sharing_enabled;

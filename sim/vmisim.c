@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "serve_internal.h"
 #include "vmisim.h"
 
 static void usage(FILE *out)
@@ -15,6 +16,9 @@ static void usage(FILE *out)
             "              [--seed S] [--record FILE] [--explore N]\n"
             "  replay REC  run a recording again (vmisim run --record) and check that the same\n"
             "              requests happen in the same order [--as-client] [--scenario FILE]\n"
+            "  serve FILE  run a scenario's guest as a Xen domain for clients in other processes\n"
+            "              (drop-in libxenctrl, docs/xen-clients.md) [--socket PATH] [--domid N]\n"
+            "              [--start notify|now] [--start-timeout S] [--exit-when-halted]\n"
             "  ring-demo   run a simulator and a client process that exchange vm_event\n"
             "              requests and responses over a real Xen shared ring\n"
             "  help        show this text\n");
@@ -30,6 +34,8 @@ int main(int argc, char **argv)
         return vmisim_run(argc - 1, argv + 1);
     if (strcmp(argv[1], "replay") == 0)
         return vmisim_replay(argc - 1, argv + 1);
+    if (strcmp(argv[1], "serve") == 0)
+        return vmisim_serve(argc - 1, argv + 1);
     if (strcmp(argv[1], "ring-demo") == 0)
         return vmisim_ring_demo(argc - 1, argv + 1);
     if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
