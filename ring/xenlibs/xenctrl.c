@@ -522,3 +522,30 @@ int xc_domain_get_guest_width(xc_interface *xch, uint32_t domid, unsigned int *g
     *guest_width = 8; /* an HVM domain: 64-bit, as Xen reports for HVM */
     return 0;
 }
+
+/* ---- Errors (xc_private.c): vmisim's calls report through errno; the last error stays "none". */
+
+const char *xc_error_code_to_desc(int code)
+{
+    switch (code) {
+    case XC_ERROR_NONE: return "No error details";
+    case XC_INTERNAL_ERROR: return "Internal error";
+    case XC_INVALID_KERNEL: return "Invalid kernel";
+    case XC_INVALID_PARAM: return "Invalid configuration";
+    case XC_OUT_OF_MEMORY: return "Out of memory";
+    default: return "Unknown error code";
+    }
+}
+
+const xc_error *xc_get_last_error(xc_interface *xch)
+{
+    /* Clients print ->message unconditionally: never NULL. */
+    static const xc_error none = {.code = XC_ERROR_NONE, .message = ""};
+    (void)xch;
+    return &none;
+}
+
+void xc_clear_last_error(xc_interface *xch)
+{
+    (void)xch;
+}
