@@ -590,19 +590,25 @@ bool run_client_step(struct run *r, bool domain_blocked)
     if (r->error)
         return false;
     bool acted = false;
-    /* The paging ring first, then the sharing ring, as the hypervisor polls them. */
-    static const unsigned order[RUN_RINGS] = {RUN_RING_PAGING, RUN_RING_SHARING, RUN_RING_MONITOR};
     for (unsigned i = 0; i < RUN_RINGS; i++)
-        if (r->rings[order[i]].back)
-            acted |= ring_step(r, order[i]);
+        if (r->rings[run_ring_order[i]].back)
+            acted |= ring_step(r, run_ring_order[i]);
     if (domain_blocked && !acted && r->nr_held)
         acted = release_held(r, true);
+    run_client_push(r);
+    return acted;
+}
+
+/* The paging ring first, then the sharing ring, as the hypervisor polls them. */
+const unsigned run_ring_order[RUN_RINGS] = {RUN_RING_PAGING, RUN_RING_SHARING, RUN_RING_MONITOR};
+
+void run_client_push(struct run *r)
+{
     for (unsigned i = 0; i < RUN_RINGS; i++) {
-        struct run_ring *rr = &r->rings[order[i]];
+        struct run_ring *rr = &r->rings[run_ring_order[i]];
         if (rr->back && ring_back_push_responses(rr->back))
             evtchn_notify(rr->evtchn);
     }
-    return acted;
 }
 
 void run_client_finish(struct run *r)

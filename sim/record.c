@@ -1112,9 +1112,8 @@ bool rec_client_step(struct run *r, bool domain_blocked)
     (void)domain_blocked; /* the recording already holds what the client did about it */
     if (!expect_kind(r, REC_TURN, "the client's turn"))
         return false;
-    static const unsigned order[RUN_RINGS] = {RUN_RING_PAGING, RUN_RING_SHARING, RUN_RING_MONITOR};
     for (unsigned i = 0; i < RUN_RINGS; i++) {
-        struct run_ring *rr = &r->rings[order[i]];
+        struct run_ring *rr = &r->rings[run_ring_order[i]];
         if (rr->back && evtchn_pending(rr->evtchn) > 0)
             evtchn_unmask(rr->evtchn);
     }
@@ -1150,7 +1149,7 @@ bool rec_client_step(struct run *r, bool domain_blocked)
     }
     /* The real client takes every request there is unless it failed: one left means another path. */
     for (unsigned i = 0; i < RUN_RINGS && !r->error && !r->failed; i++) {
-        struct run_ring *rr = &r->rings[order[i]];
+        struct run_ring *rr = &r->rings[run_ring_order[i]];
         uint32_t left = rr->back ? ring_back_unconsumed_requests(rr->back) : 0;
         if (left) {
             const struct rec_entry *nx = peek(r);
@@ -1158,14 +1157,10 @@ bool rec_client_step(struct run *r, bool domain_blocked)
             if (nx)
                 describe(what, sizeof(what), r, nx);
             diverge(r, "after entry %zu: %" PRIu32 " request(s) on the %s ring that the recorded client never "
-                    "took; the recording goes on with %s", r->rec->next, left, ring_names[order[i]], what);
+                    "took; the recording goes on with %s", r->rec->next, left, ring_names[run_ring_order[i]], what);
         }
     }
-    for (unsigned i = 0; i < RUN_RINGS; i++) {
-        struct run_ring *rr = &r->rings[order[i]];
-        if (rr->back && ring_back_push_responses(rr->back))
-            evtchn_notify(rr->evtchn);
-    }
+    run_client_push(r);
     return acted;
 }
 

@@ -155,6 +155,10 @@ int run_write_junit(const char *path, struct run *const *runs, size_t n, const c
 /* client.c */
 /* The scripted client's turn: takes every request, checks it, answers. Returns true if it did anything. */
 bool run_client_step(struct run *r, bool domain_blocked);
+/* The order the client serves the rings in: paging, sharing, monitor (as the hypervisor polls them). */
+extern const unsigned run_ring_order[RUN_RINGS];
+/* Pushes the responses put on every ring and rings each doorbell the hypervisor asked for. */
+void run_client_push(struct run *r);
 /* Every expectation was met (after the run). */
 void run_client_finish(struct run *r);
 /* The gfn a request is about, whatever its reason (0 when it has none). */
