@@ -15,6 +15,7 @@
 #include <time.h>
 
 #include "guest_build_internal.h"
+#include "bench_clock.h"
 #include "sim.h"
 
 #define RAM (32u << 20)
@@ -23,13 +24,6 @@
 #define DATA_GLA 0x10000000ull
 #define DATA_GPA 0x200000ull
 #define RESTRICTED 1000u
-
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 static void check(int rc, struct sim_domain *d, const char *what)
 {

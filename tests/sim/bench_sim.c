@@ -21,6 +21,7 @@
 #include <time.h>
 
 #include "guest_build_internal.h"
+#include "bench_clock.h"
 #include "sim.h"
 #include "vm_event_internal.h"
 
@@ -33,13 +34,6 @@
 #define PAGE_A_GLA 0x600000ull
 #define PAGE_A_GFN 0x20ull
 #define PAGE_B_GFN 0x21ull
-
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 static void die(const char *what, const char *why)
 {

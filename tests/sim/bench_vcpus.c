@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "guest_build_internal.h"
+#include "bench_clock.h"
 #include "sim.h"
 #include "vm_event_internal.h"
 
@@ -27,13 +28,6 @@
 #define CODE_GPA 0x10000ull
 #define PAGES_GLA 0x600000ull
 #define PAGES_GFN 0x100ull /* vCPU i: gfns PAGES_GFN + 2i (A) and + 2i + 1 (B) */
-
-static double now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
-}
 
 static void die(const char *what, const char *why)
 {
