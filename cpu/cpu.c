@@ -107,7 +107,7 @@ int cpu_create(struct cpu **out, const struct cpu_config *cfg)
     if (!m->ram || m->size == 0 || m->size % CPU_PAGE_SIZE
         || (cfg->mode != CPU_MODE_LONG && cfg->mode != CPU_MODE_PAE32)
         || (m->restricted && !m->rights) || (m->remapped && !m->frame)
-        || (cfg->intercept & ~CPU_INSN_ALL))
+        || (cfg->intercept & ~CPU_INSN_ALL) || (cfg->code_buffer && cfg->code_buffer < CPU_CODE_BUFFER_MIN))
         return -EINVAL;
     struct cpu *c = calloc(1, sizeof(*c));
     if (!c)
@@ -117,6 +117,7 @@ int cpu_create(struct cpu **out, const struct cpu_config *cfg)
     c->intercept = cfg->intercept;
     c->nframes = m->size / CPU_PAGE_SIZE;
     c->vector = -1;
+    c->blk_gen = 1;
     int rc = -ENOMEM;
     c->handed = calloc((c->nframes + 63) / 64, 8);
     c->scratch = aligned_alloc(CPU_PAGE_SIZE, CPU_SCRATCH_FRAMES * CPU_PAGE_SIZE);
@@ -128,6 +129,20 @@ int cpu_create(struct cpu **out, const struct cpu_config *cfg)
         c->uc = NULL;
         goto fail;
     }
+    /*
+     * The translation buffer, set before anything initialises the engine (Unicorn reads it at
+     * its first uc_ctl/uc_mem_map: the tlb_mode below).  Unicorn 2.1's default is 1 GiB, and
+     * every flush of translated code writes the whole buffer: the first flush in a process
+     * took 11-28 s on the project's VM (262,144 page faults) and left 1 GiB resident per vCPU,
+     * later ones ~25 ms (bench_cpu).  vmisim's guests translate a small fraction of 16 MiB
+     * (test guests and scenarios run thousands of distinct instructions, not millions); a
+     * guest that translates more only pays a flush (~0.2 ms) and retranslation whenever the
+     * buffer is full.  Measured before and after in docs/performance.md (bench_cpu,
+     * bench_sim: unchanged).
+     */
+    if (uc_ctl_set_tcg_buffer_size(c->uc, cfg->code_buffer ? cfg->code_buffer : CPU_CODE_BUFFER_DEFAULT)
+        != UC_ERR_OK)
+        goto fail;
     c->scratch_gpa = m->size;
     c->next_area_base = c->scratch_gpa + CPU_SCRATCH_FRAMES * CPU_PAGE_SIZE;
     /* No "until" address: Unicorn translates it (a TLB fill of a made-up address); with exits
@@ -153,6 +168,16 @@ int cpu_create(struct cpu **out, const struct cpu_config *cfg)
     c->xcr0 = 1;
     if ((rc = cpu_code_resize(c)) < 0)
         goto fail;
+    /*
+     * One flush before anything is translated.  Until its first flush, Unicorn 2.1.1's region
+     * allocator has not taken the buffer's one region: when translated code first reaches the
+     * end of the buffer, it starts again at the buffer's start, over blocks still in use (and
+     * the prologue), and the engine crashes (tests/cpu/test_codebuf.c; with the 1 GiB default
+     * after 1 GiB of translation, with a small buffer soon).  After a flush, a full buffer is
+     * flushed as it should be.  This first flush writes the buffer once: ~10 ms and
+     * code_buffer bytes resident.
+     */
+    uc_ctl_flush_tb(c->uc);
     *out = c;
     return 0;
 fail:
@@ -183,6 +208,8 @@ void cpu_destroy(struct cpu *c)
 {
     if (!c)
         return;
+    if (c->scan)
+        cs_free(c->scan, 1);
     if (c->cs)
         cs_close(&c->cs);
     if (c->uc)
@@ -205,7 +232,9 @@ void cpu_set_handler(struct cpu *c, cpu_handler_fn fn, void *opaque)
 int cpu_flush_code(struct cpu *c)
 {
     cpu_blk_reset(c);
-    uc_ctl_flush_tb(c->uc);
+    if (c->translated)
+        uc_ctl_flush_tb(c->uc);
+    c->translated = false;
     return 0;
 }
 
@@ -667,6 +696,7 @@ static int run_loop(struct cpu *c, uint64_t max, bool step, struct cpu_exit *exi
             armed = 0;
         c->exit_at = armed;
         c->running = true;
+        c->translated = true;
         uc_err e = uc_emu_start(c->uc, rip0, 0, 0, (size_t)budget);
         c->running = false;
         if (armed)
@@ -795,8 +825,10 @@ static int run_loop(struct cpu *c, uint64_t max, bool step, struct cpu_exit *exi
 
 int cpu_run(struct cpu *c, uint64_t max_insns, struct cpu_exit *exit)
 {
-    if (max_insns == 0)
+    if (max_insns == 0) {
+        cpu_set_error(c, "cpu_run needs a budget of at least one instruction (max_insns is 0)");
         return -EINVAL;
+    }
     if (c->pend == PEND_PAUSE) {
         memset(exit, 0, sizeof(*exit));
         exit->reason = CPU_EXIT_PAUSE;

@@ -12,12 +12,18 @@
 /* Non-canonical or outside RAM: walk results besides a guest #PF. */
 enum { CPU_WALK_OK = 0, CPU_WALK_PF = -1, CPU_WALK_GP = -2, CPU_WALK_BADGPA = -3 };
 
+/*
+ * MOV to a debug register: watched by cpu/ itself (like HLT), never one of the caller's
+ * intercepts (CPU_INSN_ALL leaves it out); execute_watched (decode.c) says why.
+ */
+#define CPU_INSN_MOV_DR ((enum cpu_insn_kind)CPU_INSN_NR)
+
 /* A translation block seen by the BLOCK hook. */
 struct cpu_blk {
-    uint64_t addr; /* 0 = empty slot (address 0 is never a block we care about twice) */
+    uint64_t addr;
     uint32_t size;
     uint32_t icount;
-    bool used;
+    uint32_t gen; /* the scan generation it belongs to: an entry of another one is an empty slot */
 };
 
 /* A decoded memory access of one instruction. */
@@ -44,6 +50,9 @@ enum cpu_pending {
 
 #define CPU_SCRATCH_FRAMES 8
 
+/* Unicorn's smallest translation buffer (QEMU's MIN_CODE_GEN_BUFFER_SIZE). */
+#define CPU_CODE_BUFFER_MIN (1u << 20)
+
 /* A segment register's decoded descriptor, keyed by selector and descriptor table. */
 struct cpu_segcache {
     bool valid;
@@ -56,6 +65,13 @@ struct cpu_segcache {
 struct cpu {
     uc_engine *uc;
     csh cs;
+    /*
+     * One instruction (with its detail) reused by every scan (cs_disasm_iter): cs_disasm
+     * allocates per call, and a block of ~100 instructions cost ~170 KiB of malloc, often fresh
+     * pages from the kernel (random code resynchronising after faults scans a new block at
+     * every byte).  Allocated on first use, freed with the vCPU.
+     */
+    cs_insn *scan;
     enum cpu_mode mode;
     struct cpu_memory mem;
     uint64_t nframes;
@@ -67,13 +83,26 @@ struct cpu {
     uint32_t intercept;      /* what the caller intercepts */
     uc_hook h_tlb, h_block, h_intr, h_invalid;
 
-    /* Scanned blocks (open addressing, power-of-two capacity). */
+    /*
+     * Scanned blocks (open addressing, power-of-two capacity).  Forgetting them all is a new
+     * generation (cpu_blk_forget: O(1), whatever the table's size; restores do it for every
+     * frame they put back).
+     */
     struct cpu_blk *blks;
     size_t blk_cap, blk_n;
+    uint32_t blk_gen;
     /* Narrow code hooks in place. */
     uint64_t *hooked_addr;
     uc_hook *hooked_id;
     size_t nhooked, hooked_cap;
+
+    /*
+     * Unicorn may hold translated code: set by every uc_emu_start (the only place cpu/ lets
+     * Unicorn translate), cleared by a flush.  A flush writes the whole translation buffer
+     * (CPU_TCG_BUFFER_SIZE), so cpu_flush_code skips it when nothing can have been translated
+     * since the last one (set-up: each monitor enabled before the first run).
+     */
+    bool translated;
 
     /* Run state. */
     bool running;
@@ -112,6 +141,14 @@ struct cpu {
     bool premature_off;
     bool quiet_fill;
     bool quiet_refused;
+    /*
+     * cpu_blk_reset deletes the narrow hooks: Unicorn's uc_hook_del then invalidates the
+     * blocks each hook instrumented, translating their addresses through the TLB fill, as if
+     * the guest fetched them.  Such a fill must not walk, report or hand out anything (a
+     * refused fetch would reach the handler: an event for an instruction that never ran); it
+     * refuses at once, and cpu_flush_code drops every block right after anyway.
+     */
+    bool dropping_hooks;
     uint64_t stale_exit;
 
     /* One-instruction emulation. */
@@ -236,7 +273,10 @@ void cpu_access_detail(struct cpu *c, struct cpu_access *a, uint64_t page, unsig
 uint64_t cpu_fetch_boundary(struct cpu *c, uint64_t rip, uint64_t page);
 /* Number of instructions from block start to addr (decoding). */
 uint32_t cpu_insn_index(struct cpu *c, uint64_t blk, uint32_t size, uint64_t addr);
+/* Forgets the scanned blocks and deletes the narrow hooks; the caller then flushes the code cache. */
 int cpu_blk_reset(struct cpu *c);
+/* Forgets the scanned blocks only (the hooks stay): they are rescanned when they run next. */
+void cpu_blk_forget(struct cpu *c);
 int cpu_fill_insn(struct cpu *c, uint64_t rip, struct cpu_insn *in);
 
 #endif

@@ -70,6 +70,32 @@ int cpu_decode_at(struct cpu *c, uint64_t rip, cs_insn **out)
     return 0;
 }
 
+/* The reusable instruction of scans (cpu_internal.h), or NULL without memory. */
+static cs_insn *scan_insn(struct cpu *c)
+{
+    if (!c->scan)
+        c->scan = cs_malloc(c->cs);
+    return c->scan;
+}
+
+/*
+ * Copies up to `len` bytes of guest code at `gla` into buf, page by page as long as the pages
+ * are readable; returns how many.
+ */
+static size_t read_code(struct cpu *c, uint64_t gla, uint8_t *buf, size_t len)
+{
+    size_t done = 0;
+    while (done < len) {
+        size_t chunk = CPU_PAGE_SIZE - (size_t)((gla + done) & (CPU_PAGE_SIZE - 1));
+        if (chunk > len - done)
+            chunk = len - done;
+        if (cpu_read_gla(c, gla + done, buf + done, chunk) < 0)
+            break;
+        done += chunk;
+    }
+    return done;
+}
+
 static uint64_t mem_address(struct cpu *c, const cs_insn *in, const cs_x86_op *op)
 {
     const x86_op_mem *m = &op->mem;
@@ -264,6 +290,11 @@ static int kind_of(const cs_insn *in, unsigned *cr)
                     *cr = r == X86_REG_CR0 ? 0 : r == X86_REG_CR3 ? 3 : 4;
                 return CPU_INSN_MOV_CR;
             }
+            if (r >= X86_REG_DR0 && r <= X86_REG_DR15) {
+                if (cr)
+                    *cr = (unsigned)(r - X86_REG_DR0);
+                return CPU_INSN_MOV_DR;
+            }
         }
         return -1;
     }
@@ -272,10 +303,11 @@ static int kind_of(const cs_insn *in, unsigned *cr)
     }
 }
 
-/* What cpu/ always watches, whatever the caller intercepts: XSETBV (XCR0), HLT, INT1 (#DB). */
+/* What cpu/ always watches, whatever the caller intercepts: XSETBV (XCR0), HLT, INT1 (#DB), MOV DR. */
 static uint32_t watched(const struct cpu *c)
 {
-    return c->intercept | (1u << CPU_INSN_XSETBV) | (1u << CPU_INSN_HLT) | (1u << CPU_INSN_INT1);
+    return c->intercept | (1u << CPU_INSN_XSETBV) | (1u << CPU_INSN_HLT) | (1u << CPU_INSN_INT1)
+           | (1u << CPU_INSN_MOV_DR);
 }
 
 /* VMX's register numbering in the instruction-information field: RAX 0 .. RDI 7, R8 8 .. R15 15. */
@@ -381,6 +413,7 @@ int cpu_fill_insn(struct cpu *c, uint64_t rip, struct cpu_insn *in)
     in->valid = true;
     switch (in->kind) {
     case CPU_INSN_MOV_CR:
+    case CPU_INSN_MOV_DR:
         in->value = reg_value(c, x->operands[1].reg);
         break;
     case CPU_INSN_WRMSR:
@@ -443,13 +476,13 @@ uint64_t cpu_fetch_boundary(struct cpu *c, uint64_t rip, uint64_t page)
     if (cpu_read_gla(c, rip, buf, n) < 0)
         return 0;
     /* The instructions wholly before the page; the next one is the first to reach it. */
-    cs_insn *d;
-    size_t cnt = cs_disasm(c->cs, buf, n, rip, 0, &d);
-    uint64_t a = rip;
-    for (size_t i = 0; i < cnt && d[i].address == a; i++)
-        a += d[i].size;
-    if (cnt)
-        cs_free(d, cnt);
+    cs_insn *in = scan_insn(c);
+    if (!in)
+        return 0;
+    const uint8_t *code = buf;
+    uint64_t a = rip, at = rip;
+    while (n && cs_disasm_iter(c->cs, &code, &n, &at, in))
+        a = at;
     return a == rip ? 0 : a;
 }
 
@@ -457,16 +490,19 @@ uint32_t cpu_insn_index(struct cpu *c, uint64_t blk, uint32_t size, uint64_t add
 {
     if (addr < blk || addr >= blk + size)
         return UINT32_MAX;
+    /* The block's bytes up to addr and one more instruction's worth (the old way decoded each
+     * instruction from its own copy: the same instructions, one allocation each). */
+    uint8_t buf[2 * CPU_PAGE_SIZE + 16];
+    size_t want = (size_t)(addr - blk) + 15;
+    if (want > sizeof(buf))
+        want = sizeof(buf);
+    size_t len = read_code(c, blk, buf, want);
+    cs_insn *in = scan_insn(c);
     uint32_t n = 0;
+    const uint8_t *code = buf;
     uint64_t a = blk;
-    while (a < addr) {
-        cs_insn *d;
-        if (cpu_decode_at(c, a, &d) < 0)
-            break;
-        a += d->size;
-        cs_free(d, 1);
+    while (in && a < addr && len && cs_disasm_iter(c->cs, &code, &len, &a, in))
         n++;
-    }
     return n;
 }
 
@@ -490,6 +526,30 @@ static bool execute_watched(struct cpu *c, const struct cpu_insn *in)
         c->vector = 1;
         c->db_trap = false;
         uc_emu_stop(c->uc);
+        return true;
+    }
+    if (in->kind == CPU_INSN_MOV_DR) {
+        /*
+         * Unicorn 2.1.1 crashes the process when the guest's MOV to DR7 enables a breakpoint
+         * (its breakpoint insertion: `mov dr7, rcx` with rcx = 0x10 is a SIGSEGV in bare Unicorn;
+         * found by the `guest` fuzz target).  cpu/ does not model debug-register breakpoints
+         * (cpu.h), so the value is stored as the register API stores it (no breakpoint is set up)
+         * and the instruction skipped.  CPL > 0 (#GP) and DR4/DR5 with CR4.DE (#UD) stay
+         * Unicorn's to raise, before any breakpoint.
+         */
+        uint64_t cr4 = 0;
+        uint16_t cs = 0;
+        uc_reg_read(c->uc, UC_X86_REG_CR4, &cr4);
+        uc_reg_read(c->uc, UC_X86_REG_CS, &cs);
+        unsigned n = in->cr;
+        if ((cs & 3) || n > 7 || ((n == 4 || n == 5) && (cr4 & (1u << 3))))
+            return false;
+        if (n == 4 || n == 5)
+            n += 2; /* DR4/DR5 are DR6/DR7 while CR4.DE is clear */
+        uint64_t v = c->mode == CPU_MODE_LONG ? in->value : in->value & 0xffffffffu;
+        uc_reg_write(c->uc, UC_X86_REG_DR0 + (int)n, &v);
+        uint64_t rip = in->rip + in->len;
+        uc_reg_write(c->uc, cpu_reg_id(c->mode, UC_X86_REG_RIP), &rip);
         return true;
     }
     if (in->kind == CPU_INSN_XSETBV) {
@@ -572,7 +632,7 @@ static struct cpu_blk *blk_slot(struct cpu *c, uint64_t addr, uint32_t size)
     size_t mask = c->blk_cap - 1;
     for (size_t i = hash64(addr ^ ((uint64_t)size << 48)) & mask;; i = (i + 1) & mask) {
         struct cpu_blk *b = &c->blks[i];
-        if (!b->used || (b->addr == addr && b->size == size))
+        if (b->gen != c->blk_gen || (b->addr == addr && b->size == size))
             return b;
     }
 }
@@ -589,21 +649,32 @@ static int blk_grow(struct cpu *c)
     }
     c->blk_cap = ncap;
     for (size_t i = 0; i < ocap; i++)
-        if (old[i].used)
+        if (old[i].gen == c->blk_gen)
             *blk_slot(c, old[i].addr, old[i].size) = old[i];
     free(old);
     return 0;
 }
 
-int cpu_blk_reset(struct cpu *c)
+void cpu_blk_forget(struct cpu *c)
 {
-    if (c->blks)
-        memset(c->blks, 0, c->blk_cap * sizeof(*c->blks));
+    /* A new generation: every entry of the old ones reads as an empty slot. */
+    if (++c->blk_gen == 0) {
+        if (c->blks)
+            memset(c->blks, 0, c->blk_cap * sizeof(*c->blks));
+        c->blk_gen = 1;
+    }
     c->blk_n = 0;
     c->blk_valid = false;
     c->blk_last_icount = 0;
+}
+
+int cpu_blk_reset(struct cpu *c)
+{
+    cpu_blk_forget(c);
+    c->dropping_hooks = true;
     for (size_t i = 0; i < c->nhooked; i++)
         uc_hook_del(c->uc, c->hooked_id[i]);
+    c->dropping_hooks = false;
     c->nhooked = 0;
     return 0;
 }
@@ -652,24 +723,24 @@ void cpu_block_hook(uc_engine *uc, uint64_t addr, uint32_t size, void *opaque)
     if (c->blk_n * 2 >= c->blk_cap && blk_grow(c) < 0)
         return;
     struct cpu_blk *b = blk_slot(c, addr, size);
-    if (!b->used) {
+    if (b->gen != c->blk_gen) {
         uint8_t buf[4096];
         uint32_t n = size < sizeof(buf) ? size : (uint32_t)sizeof(buf);
         uint32_t icount = 0;
         bool added = false;
-        if (n && cpu_read_gla(c, addr, buf, n) == 0) {
-            cs_insn *d;
-            size_t cnt = cs_disasm(c->cs, buf, n, addr, 0, &d);
-            for (size_t i = 0; i < cnt; i++) {
-                int k = kind_of(&d[i], NULL);
-                if (k >= 0 && (watched(c) & (1u << k)) && !is_hooked(c, d[i].address)) {
-                    if (add_hook(c, d[i].address) == 0)
+        cs_insn *in = scan_insn(c);
+        if (n && in && cpu_read_gla(c, addr, buf, n) == 0) {
+            const uint8_t *code = buf;
+            size_t left = n;
+            uint64_t at = addr;
+            while (left && cs_disasm_iter(c->cs, &code, &left, &at, in)) {
+                int k = kind_of(in, NULL);
+                if (k >= 0 && (watched(c) & (1u << k)) && !is_hooked(c, in->address)) {
+                    if (add_hook(c, in->address) == 0)
                         added = true;
                 }
+                icount++;
             }
-            icount = (uint32_t)cnt;
-            if (cnt)
-                cs_free(d, cnt);
         }
         if (added) {
             /* Retranslate with the new hooks: restart at the block, nothing of it ran. */
@@ -678,7 +749,7 @@ void cpu_block_hook(uc_engine *uc, uint64_t addr, uint32_t size, void *opaque)
             uc_emu_stop(uc);
             return;
         }
-        b->used = true;
+        b->gen = c->blk_gen;
         b->addr = addr;
         b->size = size;
         b->icount = icount ? icount : 1;

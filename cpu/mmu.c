@@ -384,6 +384,22 @@ static bool quiet_refusal(struct cpu *c, uc_mem_type type, uint64_t page)
     return true;
 }
 
+/* Sets the accessed flag of the walk's entries above level `upto` (not the leaf's dirty flag). */
+static void walk_set_accessed(struct cpu *c, struct cpu_walk *w, unsigned upto)
+{
+    for (unsigned i = 0; i < upto; i++) {
+        if ((c->mode == CPU_MODE_PAE32 && i == 0) || (w->pte[i] & PTE_A))
+            continue;
+        uint8_t *p = cpu_gpa_ptr(c, w->pte_gpa[i], 8);
+        if (!p)
+            continue;
+        uint64_t v = w->pte[i] | PTE_A;
+        memcpy(p, &v, 8);
+        cpu_mark_dirty(c, p, w->pte_gpa[i]);
+        w->pte[i] = v;
+    }
+}
+
 bool cpu_tlb_fill(uc_engine *uc, uint64_t vaddr, uc_mem_type type, uc_tlb_entry *e, void *opaque)
 {
     (void)uc;
@@ -394,6 +410,8 @@ bool cpu_tlb_fill(uc_engine *uc, uint64_t vaddr, uc_mem_type type, uc_tlb_entry 
         e->perms = UC_PROT_READ | UC_PROT_EXEC;
         return true;
     }
+    if (c->dropping_hooks)
+        return false; /* uc_hook_del's invalidation (cpu_blk_reset): no effect at all */
     unsigned need = type == UC_MEM_WRITE ? CPU_W : type == UC_MEM_FETCH ? CPU_X : CPU_R;
     struct ctl x;
     if (read_ctl(c, &x) < 0)
@@ -445,6 +463,13 @@ bool cpu_tlb_fill(uc_engine *uc, uint64_t vaddr, uc_mem_type type, uc_tlb_entry 
                     && !(gpt_rights(c, w.pte_gpa[i] >> CPU_PAGE_SHIFT) & CPU_W)) {
                     if (quiet_refusal(c, type, vaddr))
                         return false;
+                    /*
+                     * The walk sets each entry's accessed flag as it uses the entry (SDM vol. 3
+                     * 4.8): the levels above this one got theirs before the EPT violation, and
+                     * keep them.  Setting none would make a client that opens one table page at
+                     * a time (and re-protects the last) fault on the same two pages for ever.
+                     */
+                    walk_set_accessed(c, &w, i);
                     set_gpt_event(c, vaddr, CPU_W, w.pte_gpa[i], need);
                     gpt = true;
                     break;
@@ -527,7 +552,15 @@ bool cpu_tlb_fill(uc_engine *uc, uint64_t vaddr, uc_mem_type type, uc_tlb_entry 
         if (c->bypass && c->emul_flags) {
             bool nowrite = c->emul_flags & CPU_EMUL_NOWRITE;
             bool rdata = (c->emul_flags & CPU_EMUL_READ_DATA) && emul_reads_page(c, vaddr);
-            if (type == UC_MEM_FETCH || (!rdata && !(need == CPU_W && nowrite))) {
+            if (need == CPU_W && !nowrite) {
+                /*
+                 * Writes reach memory (Xen's hvmemul_write): the real frame, for writing only when
+                 * the page's reads come from the buffer (a read-modify-write reads the scratch
+                 * frame, then its write refills here).
+                 */
+                if (rdata)
+                    perms &= CPU_W;
+            } else if (type == UC_MEM_FETCH || (!rdata && !(need == CPU_W && nowrite))) {
                 /* The real frame, but never a right that would bypass a scratch frame. */
                 if (rdata)
                     perms &= CPU_X;
@@ -538,7 +571,7 @@ bool cpu_tlb_fill(uc_engine *uc, uint64_t vaddr, uc_mem_type type, uc_tlb_entry 
                 if (i < 0)
                     return false;
                 paddr = c->scratch_gpa + (uint64_t)i * CPU_PAGE_SIZE;
-                /* Without NOWRITE a write to a read-data page refills to the real frame. */
+                /* Without NOWRITE a write to a read-data page refills to the real frame (above). */
                 perms &= nowrite ? CPU_R | CPU_W : CPU_R;
             }
         }

@@ -107,11 +107,7 @@ static void forget_scanned_blocks(struct cpu *c)
      * The narrow hooks stay: one at an address that no longer holds a watched instruction
      * lets it run (cpu_icpt_hook decodes before acting), and a rescan adds the missing ones.
      */
-    if (c->blks)
-        memset(c->blks, 0, c->blk_cap * sizeof(*c->blks));
-    c->blk_n = 0;
-    c->blk_valid = false;
-    c->blk_last_icount = 0;
+    cpu_blk_forget(c);
 }
 
 int cpu_frame_written(struct cpu *c, const uint8_t *frame)
@@ -123,6 +119,13 @@ int cpu_frame_written(struct cpu *c, const uint8_t *frame)
         cpu_set_error(c, "%p is not the start of a frame this vCPU can reach", (const void *)frame);
         return -EINVAL;
     }
+    /*
+     * Scanned blocks are keyed by guest-linear address, not by frame: whatever this frame held
+     * before, another frame's blocks may have been scanned at the addresses it shows now (a
+     * restore taking back an altp2m view or a remap), so they are forgotten in every case (O(1)).
+     * Found by the `guest` fuzz target: an instruction count that depended on the input before.
+     */
+    forget_scanned_blocks(c);
     uint64_t f = paddr >> CPU_PAGE_SHIFT;
     if (f >= c->code_frames || !((c->code[f >> 6] >> (f & 63)) & 1))
         return 0;
@@ -142,7 +145,6 @@ int cpu_frame_written(struct cpu *c, const uint8_t *frame)
     if (e != UC_ERR_OK)
         cpu_flush_code(c); /* the safe answer, should the engine refuse */
     c->code[f >> 6] &= ~(1ull << (f & 63));
-    forget_scanned_blocks(c);
     return 0;
 }
 

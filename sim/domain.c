@@ -216,6 +216,7 @@ void sim_domain_destroy(struct sim_domain *d)
     if (!d)
         return;
     sim_kvmi_free(d);
+    inject_free(d);
     sim_monitor_free(d);
     sim_sharing_free(d);
     sim_altp2m_free(d);
@@ -579,6 +580,8 @@ static int run_domain(struct sim_domain *d, uint64_t max_insns, struct sim_stop 
             return 0;
         }
         sim_monitor_poll(d);
+        /* The hypervisor's own script (sim/inject.c): steps due now, before the client's turn. */
+        inject_poll(d);
         sim_client_turn(d);
         if (d->event_posted || d->events_in_run > SIM_MAX_EVENTS_PER_RUN) {
             sim_stop_set(stop, SIM_STOP_EVENT, d->event_vcpu, NULL);
@@ -609,7 +612,9 @@ static int run_domain(struct sim_domain *d, uint64_t max_insns, struct sim_stop 
             return 0;
         }
         stop->insns += (uint64_t)rc;
-        if (!sim_vcpu_runnable(v) || d->crashed || d->event_posted || d->shutdown)
+        d->insns += (uint64_t)rc;
+        /* An emulated instruction may have used the last of the budget: the loop's top stops at LIMIT. */
+        if (!sim_vcpu_runnable(v) || d->crashed || d->event_posted || d->shutdown || stop->insns >= max_insns)
             continue;
         if (d->code_flush_pending) {
             /* Page contents changed under translated code (sim/paging.c): retranslate. */
@@ -621,6 +626,8 @@ static int run_domain(struct sim_domain *d, uint64_t max_insns, struct sim_stop 
         uint64_t budget = max_insns - stop->insns;
         if (budget > quantum)
             budget = quantum;
+        /* A script step due within the quantum cuts it, so the step fires on its instruction. */
+        budget = inject_budget(d, budget);
         struct cpu_exit ex;
         rc = cpu_run(v->cpu, budget, &ex);
         if (rc < 0) {
@@ -630,6 +637,7 @@ static int run_domain(struct sim_domain *d, uint64_t max_insns, struct sim_stop 
         }
         stop->insns += ex.insns;
         v->insns += ex.insns;
+        d->insns += ex.insns;
         switch (ex.reason) {
         case CPU_EXIT_STEP:
             /* An MTF exit: the SINGLESTEP event when its monitor is on. */
@@ -664,6 +672,7 @@ static int run_domain(struct sim_domain *d, uint64_t max_insns, struct sim_stop 
             }
             stop->insns += (uint64_t)rc;
             v->insns += (uint64_t)rc;
+            d->insns += (uint64_t)rc;
             if (v->state == SIM_VCPU_FAULTED)
                 sim_note(d, SIM_NOTE_ACTION, v->id, NULL, "%s", v->fault);
             break;

@@ -247,6 +247,22 @@ static int frame_for(struct sim_domain *d, uint64_t gfn, bool write, bool popula
     return 0;
 }
 
+/*
+ * A host write changed `frame`: code translated from it must not run again.
+ * Only the vCPUs that fetched code from it pay (cpu_frame_written; a flush of
+ * the whole code cache costs milliseconds).  From inside the engine (an
+ * in-process client's turn) the running vCPU cannot drop blocks: then every
+ * vCPU retranslates before the next run.  Before any vCPU ran there is nothing.
+ */
+static void code_written(struct sim_domain *d, const uint8_t *frame)
+{
+    if (!d->ran)
+        return;
+    for (unsigned i = 0; i < d->nr_vcpus; i++)
+        if (cpu_frame_written(d->vcpus[i].cpu, frame) < 0)
+            d->code_flush_pending = true;
+}
+
 static int ram_access(struct sim_domain *d, uint64_t gpa, void *buf, uint64_t len, bool write, bool populate)
 {
     if (gpa > d->ram_size || len > d->ram_size - gpa)
@@ -265,6 +281,7 @@ static int ram_access(struct sim_domain *d, uint64_t gpa, void *buf, uint64_t le
         if (write) {
             memcpy(f + off, b, chunk);
             sim_mem_dirty(d, f);
+            code_written(d, f);
         } else
             memcpy(b, f + off, chunk);
         b += chunk;
@@ -286,14 +303,5 @@ int sim_mem_peek(struct sim_domain *d, uint64_t gpa, void *buf, uint64_t len)
 
 int sim_mem_write(struct sim_domain *d, uint64_t gpa, const void *buf, uint64_t len)
 {
-    int rc = ram_access(d, gpa, (void *)buf, len, true, true);
-    /*
-     * Guest code may have changed under translated blocks: cpu/ retranslates
-     * and rescans before the next run (never from inside the engine, where an
-     * in-process client may call this).  Before any vCPU ran there is nothing
-     * to flush (and a flush costs milliseconds).
-     */
-    if (d->ran)
-        d->code_flush_pending = true;
-    return rc;
+    return ram_access(d, gpa, (void *)buf, len, true, true);
 }

@@ -558,6 +558,11 @@ static int setup(struct run *r)
     for (size_t i = 0; i < g->nr_singlestep; i++)
         if (sim_debug_control_singlestep(r->d, g->singlestep[i], true) < 0)
             return setup_error(r, "%s: guest.singlestep: %s", s->file, sim_error(r->d));
+    /* The hypervisor's own script (sim/inject.c): its instructions count from the guest's start. */
+    const struct scenario_hypervisor *h = &s->hypervisor;
+    if (h->nr_steps && inject_set(r->d, h->steps, h->nr_steps) < 0)
+        return setup_error(r, "%s:%" PRIu32 ":%" PRIu32 ": hypervisor: %s", s->file, h->line, h->column,
+                           sim_error(r->d));
     /* The expectations, repeats expanded. */
     r->expect = calloc(s->client.nr_expected ? s->client.nr_expected : 1, sizeof(*r->expect));
     if (!r->expect)
@@ -918,14 +923,17 @@ static struct run *run_one(struct scenario *s, const struct run_opts *o)
             snprintf(paging, sizeof(paging), "; a paging ring, interface version %" PRIu32, s->paging.version);
         if (s->sharing.given && s->sharing.ring)
             snprintf(sharing, sizeof(sharing), "; a sharing ring, interface version %" PRIu32, s->sharing.version);
+        char steps[80] = "";
+        if (s->hypervisor.nr_steps)
+            snprintf(steps, sizeof(steps), "; %zu hypervisor step(s)", s->hypervisor.nr_steps);
         if (out)
-            fprintf(out, "   %s mode, %" PRIu32 " vCPU(s), %" PRIu64 " KiB of RAM; %s%s%s; %zu expected event(s)\n",
+            fprintf(out, "   %s mode, %" PRIu32 " vCPU(s), %" PRIu64 " KiB of RAM; %s%s%s; %zu expected event(s)%s\n",
                     s->guest.mode == SCENARIO_MODE_LONG ? "64-bit long" : "32-bit PAE", s->guest.vcpus,
                     s->guest.memory >> 10,
                     s->monitor.ring ? (s->monitor.version == 1 ? "a vm_event ring, interface version 1"
                                                                : "a vm_event ring, interface version 7")
                                     : "no vm_event ring",
-                    paging, sharing, r->nr_expect);
+                    paging, sharing, r->nr_expect, steps);
         const struct scenario_guest *ig = &s->introspector.guest;
         if (out && s->introspector.given)
             fprintf(out, "   introspector: %s mode, %" PRIu32 " vCPU(s), %" PRIu64 " KiB of RAM, KVM hypercalls; "
@@ -983,6 +991,11 @@ static struct run *run_one(struct scenario *s, const struct run_opts *o)
  */
 static const char *version_bound(const struct scenario *s)
 {
+    for (size_t i = 0; i < s->hypervisor.nr_steps; i++) {
+        const struct inject_step *st = &s->hypervisor.steps[i];
+        if (st->kind == INJECT_EVENT && st->reason >= VME_REASON_DEBUG_EXCEPTION)
+            return "its hypervisor section raises a reason only interface version 7 has";
+    }
     for (size_t i = 0; i < s->client.nr_events; i++) {
         const struct scenario_event *ev = &s->client.events[i];
         uint64_t reason = ~0ull;

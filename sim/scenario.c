@@ -394,7 +394,7 @@ static size_t map_len(const yaml_node_t *n)
     return (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
 }
 
-#define MAX_KEYS 24
+#define MAX_KEYS 32 /* the most keys a mapping may have: a hypervisor event step's 28 */
 
 /* For "%s%s": "in guest.mappings[0]", or "at the top level". */
 #define WHERE(path) ((path)[0] ? "in " : "at "), ((path)[0] ? (path) : "the top level")
@@ -2334,6 +2334,222 @@ static int parse_client(struct ctx *c, yaml_node_t *n)
     return 0;
 }
 
+/* ---- hypervisor ------------------------------------------------------------ */
+
+/* An event step's keys: reason, vcpu, sync, then the payload keys (enum inject_field). */
+#define HV_EVENT_KEYS (3 + INJECT_F_COUNT)
+
+/* hypervisor[i].event: a request the hypervisor raises (reason, vcpu, sync, its payload). */
+static int parse_hv_event(struct ctx *c, yaml_node_t *n, const char *path, struct inject_step *st)
+{
+    const char *keys[HV_EVENT_KEYS] = {"reason", "vcpu", "sync"};
+    for (unsigned k = 0; k < INJECT_F_COUNT; k++)
+        keys[3 + k] = inject_field_name(k);
+    struct fields f;
+    char vp[PATH_MAX_LEN];
+#define VP(key) (subpath(vp, sizeof(vp), path, key), vp)
+    int rc = read_keys(c, n, path, keys, HV_EVENT_KEYS, &f);
+    if (rc)
+        return rc;
+    if (!f.val[0])
+        return missing(c, n, path, "reason", "the request's reason (a name or number) and its vcpu");
+    if (!f.val[1])
+        return missing(c, n, path, "vcpu", "the vCPU the request is for (below guest.vcpus)");
+    unsigned reason;
+    if ((rc = get_reason(c, f.val[0], VP("reason"), &reason)))
+        return rc;
+    if (reason == SCENARIO_REASON_MEM_PAGING || reason == SCENARIO_REASON_MEM_SHARING)
+        return fail(c, f.val[0], "%s is %s, which only the %s ring carries (the hypervisor sends it when "
+                    "the guest touches a %s gfn); expected a reason of the monitor ring", vp,
+                    reason_names[reason], reason == SCENARIO_REASON_MEM_PAGING ? "paging" : "sharing",
+                    reason == SCENARIO_REASON_MEM_PAGING ? "paged-out" : "shared");
+    st->reason = reason;
+    if ((rc = get_u32(c, f.val[1], VP("vcpu"), 0, UINT32_MAX, &st->vcpu)))
+        return rc;
+    if (st->vcpu >= c->s->guest.vcpus)
+        return fail(c, f.val[1], "%s is %s, but the guest has %u vcpu%s; expected 0 to %u", vp,
+                    show(f.val[1]).s, c->s->guest.vcpus, c->s->guest.vcpus == 1 ? "" : "s",
+                    c->s->guest.vcpus - 1);
+    st->sync = true;
+    if (f.val[2] && (rc = get_bool(c, f.val[2], VP("sync"), &st->sync)))
+        return rc;
+    uint32_t allowed = inject_fields_allowed(reason);
+    for (unsigned k = 0; k < INJECT_F_COUNT; k++) {
+        if (!f.key[3 + k] || (allowed & (1u << k)))
+            continue;
+        if (!allowed)
+            return fail(c, f.key[3 + k], "'%s' is not carried by a %s request in %s; expected no payload "
+                        "key (%s has no payload)", keys[3 + k], reason_names[reason], path,
+                        reason_names[reason]);
+        const char *names[INJECT_F_COUNT] = {0};
+        for (unsigned a = 0; a < INJECT_F_COUNT; a++)
+            if (allowed & (1u << a))
+                names[a] = keys[3 + a];
+        char list[512];
+        return fail(c, f.key[3 + k], "'%s' is not carried by a %s request in %s; expected one of: %s",
+                    keys[3 + k], reason_names[reason], path, join(list, sizeof(list), names, INJECT_F_COUNT));
+    }
+    for (unsigned k = 0; k < INJECT_F_COUNT; k++) {
+        const yaml_node_t *v = f.val[3 + k];
+        if (!v)
+            continue;
+        VP(keys[3 + k]);
+        uint64_t value = 0;
+        unsigned u = 0;
+        bool b = false;
+        int ci;
+        switch ((enum inject_field)k) {
+        case INJECT_F_ACCESS:
+            rc = get_letters(c, v, vp, "rwx", "letters from r, w, x such as \"w\" or \"rw\"", &u);
+            value = u;
+            break;
+        case INJECT_F_GLA_VALID:
+        case INJECT_F_IS_WRITE:
+            rc = get_bool(c, v, vp, &b);
+            value = b;
+            break;
+        case INJECT_F_FAULT:
+            rc = get_name(c, v, vp, "a fault kind", fault_names, ARRAY_SIZE(fault_names), &u);
+            if (!rc)
+                value = fault_values[u];
+            break;
+        case INJECT_F_INDEX:
+            /* A name, or any u32: an index Xen never sends is a fair test of a client. */
+            ci = v->type == YAML_SCALAR_NODE ? lookup(v, ctrlreg_names, ARRAY_SIZE(ctrlreg_names)) : -1;
+            if (ci >= 0) {
+                value = (uint64_t)ci;
+            } else if (v->type == YAML_SCALAR_NODE && v->data.scalar.length
+                       && (v->data.scalar.value[0] < '0' || v->data.scalar.value[0] > '9')) {
+                rc = fail(c, v, "'%s' is not a control register in %s; expected cr0, cr3, cr4, xcr0 or a "
+                          "number (0 to 0xffffffff)", show(v).s, vp);
+            } else {
+                rc = get_num(c, v, vp, false, 0, UINT32_MAX, &value);
+            }
+            break;
+        default:
+            rc = get_num(c, v, vp, false, 0, inject_field_max(reason, k), &value);
+            break;
+        }
+        if (rc)
+            return rc;
+        st->field[k] = value;
+        st->given |= 1u << k;
+    }
+    return 0;
+#undef VP
+}
+
+/* hypervisor[i].write: {gpa, bytes} or {gpa, fill, size}, within guest memory. */
+static int parse_hv_write(struct ctx *c, yaml_node_t *n, const char *path, struct inject_step *st)
+{
+    static const char *const keys[] = {"gpa", "bytes", "fill", "size"};
+    enum { K_GPA, K_BYTES, K_FILL, K_SIZE };
+    struct fields f;
+    char vp[PATH_MAX_LEN];
+#define VP(key) (subpath(vp, sizeof(vp), path, key), vp)
+    int rc = read_keys(c, n, path, keys, ARRAY_SIZE(keys), &f);
+    if (rc)
+        return rc;
+    if (f.key[K_BYTES] && f.key[K_FILL]) {
+        const yaml_node_t *second = f.key[K_BYTES]->start_mark.index > f.key[K_FILL]->start_mark.index
+                                        ? f.key[K_BYTES] : f.key[K_FILL];
+        return fail(c, second, "both bytes and fill in %s; expected one of them (bytes: what to write; fill "
+                    "and size: one byte, repeated)", path);
+    }
+    if (f.key[K_SIZE] && !f.key[K_FILL])
+        return fail(c, f.key[K_SIZE], "'size' in %s goes with fill; expected no size beside bytes (their "
+                    "length is the size)", path);
+    if (!f.val[K_GPA])
+        return missing(c, n, path, "gpa", "the guest-physical address to write at, and bytes (or fill and "
+                       "size)");
+    if (!f.val[K_BYTES] && !f.val[K_FILL])
+        return missing(c, n, path, "bytes", "bytes (a hex byte string), or fill (a byte) and size");
+    if (f.val[K_FILL] && !f.val[K_SIZE])
+        return missing(c, n, path, "size", "the number of bytes to fill, such as 4K");
+    if ((rc = get_num(c, f.val[K_GPA], VP("gpa"), false, 0, UINT64_MAX, &st->gpa)))
+        return rc;
+    if (f.val[K_BYTES]) {
+        struct scenario_bytes b;
+        if ((rc = get_hex(c, f.val[K_BYTES], VP("bytes"), &b)))
+            return rc;
+        st->bytes = b.data;
+        st->size = b.len;
+    } else {
+        uint64_t fill;
+        if ((rc = get_num(c, f.val[K_FILL], VP("fill"), false, 0, 0xff, &fill)))
+            return rc;
+        st->fill = (uint8_t)fill;
+        if ((rc = get_num(c, f.val[K_SIZE], VP("size"), true, 1, UINT64_MAX, &st->size)))
+            return rc;
+    }
+    uint64_t mem = c->s->guest.memory;
+    if (st->gpa >= mem || st->size > mem - st->gpa) {
+        char ms[32];
+        fmt_size(ms, sizeof(ms), mem);
+        return fail(c, f.val[K_GPA], "%s (%llu bytes at gpa 0x%llx) extends beyond guest memory (%s = "
+                    "0x%llx); expected gpa + length <= memory", path, (unsigned long long)st->size,
+                    (unsigned long long)st->gpa, ms, (unsigned long long)mem);
+    }
+    return 0;
+#undef VP
+}
+
+/* hypervisor: a list of steps, each {after, event} or {after, write}. */
+static int parse_hypervisor(struct ctx *c, yaml_node_t *n)
+{
+    static const char *const keys[] = {"after", "event", "write"};
+    enum { K_AFTER, K_EVENT, K_WRITE };
+    struct scenario_hypervisor *h = &c->s->hypervisor;
+    int rc = want_list(c, n, "hypervisor");
+    if (rc)
+        return rc;
+    size_t count = list_len(n);
+    if (count > SCENARIO_MAX_HYPERVISOR_STEPS)
+        return fail(c, node(c, n->data.sequence.items.start[SCENARIO_MAX_HYPERVISOR_STEPS]),
+                    "hypervisor has %zu steps; expected at most %u", count, SCENARIO_MAX_HYPERVISOR_STEPS);
+    if (!(h->steps = arena_array(c->s->arena, count, sizeof(*h->steps))))
+        return fail_nomem(c);
+    h->given = true;
+    h->line = line_of(n);
+    h->column = column_of(n);
+    for (size_t i = 0; i < count; i++) {
+        yaml_node_t *item = node(c, n->data.sequence.items.start[i]);
+        struct inject_step *st = &h->steps[i];
+        char ipath[PATH_MAX_LEN], vpath[PATH_MAX_LEN];
+        struct fields f;
+        itempath(ipath, sizeof(ipath), "hypervisor", i);
+        if ((rc = read_keys(c, item, ipath, keys, ARRAY_SIZE(keys), &f)))
+            return rc;
+        if (f.key[K_EVENT] && f.key[K_WRITE]) {
+            const yaml_node_t *second =
+                f.key[K_EVENT]->start_mark.index > f.key[K_WRITE]->start_mark.index ? f.key[K_EVENT]
+                                                                                    : f.key[K_WRITE];
+            return fail(c, second, "both event and write in %s; expected exactly one of them per step", ipath);
+        }
+        if (!f.val[K_EVENT] && !f.val[K_WRITE])
+            return missing(c, item, ipath, "event", "exactly one of event (a request the hypervisor raises) "
+                           "or write (guest memory it changes), and optionally after");
+        st->line = line_of(item);
+        st->column = column_of(item);
+        subpath(vpath, sizeof(vpath), ipath, "after");
+        if (f.val[K_AFTER] && (rc = get_num(c, f.val[K_AFTER], vpath, false, 0, UINT64_MAX, &st->after)))
+            return rc;
+        if (f.val[K_EVENT]) {
+            st->kind = INJECT_EVENT;
+            subpath(vpath, sizeof(vpath), ipath, "event");
+            rc = parse_hv_event(c, f.val[K_EVENT], vpath, st);
+        } else {
+            st->kind = INJECT_WRITE;
+            subpath(vpath, sizeof(vpath), ipath, "write");
+            rc = parse_hv_write(c, f.val[K_WRITE], vpath, st);
+        }
+        if (rc)
+            return rc;
+        h->nr_steps++;
+    }
+    return 0;
+}
+
 /* ---- final ------------------------------------------------------------------ */
 
 /*
@@ -2577,9 +2793,9 @@ static int parse_top(struct ctx *c, yaml_node_t *root)
 {
     static const char *const keys[] = {"name", "description", "guest", "p2m", "monitor",
                                        "client", "final", "limits", "paging", "sharing",
-                                       "introspector", "altp2m"};
+                                       "introspector", "altp2m", "hypervisor"};
     enum { K_NAME, K_DESCRIPTION, K_GUEST, K_P2M, K_MONITOR, K_CLIENT, K_FINAL, K_LIMITS,
-           K_PAGING, K_SHARING, K_INTROSPECTOR, K_ALTP2M };
+           K_PAGING, K_SHARING, K_INTROSPECTOR, K_ALTP2M, K_HYPERVISOR };
     struct scenario *s = c->s;
     struct fields f;
     if (root->type == YAML_SCALAR_NODE && root->data.scalar.length == 0)
@@ -2587,7 +2803,7 @@ static int parse_top(struct ctx *c, yaml_node_t *root)
                     "'guest'");
     if (root->type != YAML_MAPPING_NODE)
         return fail(c, root, "the document is %s; expected a mapping of top-level keys (name, "
-                    "guest, p2m, monitor, paging, sharing, introspector, altp2m, client, final, limits)", kind(root));
+                    "guest, p2m, monitor, paging, sharing, introspector, altp2m, hypervisor, client, final, limits)", kind(root));
     int rc = read_keys(c, root, "", keys, ARRAY_SIZE(keys), &f);
     if (rc)
         return rc;
@@ -2618,6 +2834,8 @@ static int parse_top(struct ctx *c, yaml_node_t *root)
         return rc;
     s->instruction_limit = SCENARIO_DEFAULT_INSTRUCTIONS;
     if (f.val[K_LIMITS] && (rc = parse_limits(c, f.val[K_LIMITS])))
+        return rc;
+    if (f.val[K_HYPERVISOR] && (rc = parse_hypervisor(c, f.val[K_HYPERVISOR])))
         return rc;
     if (f.val[K_CLIENT]) {
         s->has_client = true;

@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "inject_internal.h"
+
 /* ---- Limits (a file beyond one is an error, with the limit named) -------- */
 
 #define SCENARIO_MAX_FILE_SIZE (4u << 20)         /* bytes of YAML */
@@ -37,6 +39,7 @@
 #define SCENARIO_DEFAULT_INSTRUCTIONS 1000000ull
 #define SCENARIO_MAX_DEPTH 16u                    /* YAML nesting (the format needs 6) */
 #define SCENARIO_MAX_NODES 1000000u               /* YAML nodes in the file */
+#define SCENARIO_MAX_HYPERVISOR_STEPS INJECT_MAX_STEPS /* hypervisor: steps (10,000) */
 
 /* ---- Names the runner can reuse for printing ----------------------------- */
 
@@ -583,6 +586,21 @@ struct scenario_introspector {
     uint32_t line, column;
 };
 
+/*
+ * The hypervisor section: steps the hypervisor performs by itself, in file
+ * order (sim/inject.c runs them; inject_internal.h says when each fires).
+ * Each step's line and column are those of its item; a write step's bytes
+ * live in the scenario.  Checked: every vcpu below guest.vcpus, every write
+ * within guest memory, only the payload keys the reason carries (each value
+ * within its wire width), never MEM_PAGING or MEM_SHARING.
+ */
+struct scenario_hypervisor {
+    bool given;
+    struct inject_step *steps;
+    size_t nr_steps;       /* <= SCENARIO_MAX_HYPERVISOR_STEPS */
+    uint32_t line, column; /* of the list */
+};
+
 struct scenario_arena;
 
 struct scenario {
@@ -599,6 +617,7 @@ struct scenario {
     bool has_client;   /* a `client` section was given */
     struct scenario_client client;
     struct scenario_final final;
+    struct scenario_hypervisor hypervisor;
     uint64_t instruction_limit; /* limits.instructions */
     struct scenario_arena *arena; /* private: owns every allocation above */
 };

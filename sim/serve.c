@@ -28,6 +28,7 @@
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,6 +74,11 @@ struct serve {
     long t0_ms;
     bool exit_when_over;
     bool verbose;
+    bool quiet;                  /* no progress lines (vmisim fuzz-client runs serve inside) */
+    bool hot;                    /* the guest made progress: poll again without sleeping */
+    long spin_until;             /* watch the doorbell without sleeping until then (now_ns) */
+    sim_observer_fn user_note;   /* serve_set_observer: notes after serve's own accounting */
+    void *user_note_opaque;
     bool over;                   /* the guest has ended */
     char end[600];
     struct vme_msg *orphans;     /* requests of a client that went away, for the next one */
@@ -102,15 +108,30 @@ static long now_ns(void)
     return ts.tv_sec * 1000000000L + ts.tv_nsec;
 }
 
+/* A progress line on stderr, unless the server runs quietly inside vmisim fuzz-client. */
+static void say(const struct serve *sv, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const struct serve *sv, const char *fmt, ...)
+{
+    if (sv->quiet)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("vmisim serve: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+}
+
 static void on_note(void *opaque, const struct sim_note *note)
 {
     struct serve *sv = opaque;
+    if (sv->user_note)
+        sv->user_note(sv->user_note_opaque, note);
     if (note->kind == SIM_NOTE_REQUEST)
         sv->requests++;
     else if (note->kind == SIM_NOTE_RESPONSE)
         sv->responses++;
     if (sv->verbose || note->kind == SIM_NOTE_RING)
-        fprintf(stderr, "vmisim serve: vCPU %u: %s\n", note->vcpu, note->text ? note->text : "");
+        say(sv, "vCPU %u: %s\n", note->vcpu, note->text ? note->text : "");
 }
 
 /* ---- Connections -------------------------------------------------------------- */
@@ -163,7 +184,7 @@ static void save_orphans(struct serve *sv)
     uint32_t n = ring_nr_outstanding(m->ring);
     struct vme_msg *o = n ? realloc(sv->orphans, (sv->nr_orphans + n) * sizeof(*o)) : NULL;
     if (n && !o) {
-        fprintf(stderr, "vmisim serve: out of memory: %u outstanding request(s) of the client that went away "
+        say(sv, "out of memory: %u outstanding request(s) of the client that went away "
                 "are lost; their vCPUs stay paused\n", n);
         return;
     }
@@ -198,7 +219,7 @@ static void post_orphans(struct serve *sv)
     if (i) {
         ring_push_requests(m->ring);
         evtchn_notify(m->evtchn);
-        fprintf(stderr, "vmisim serve: %zu request(s) the previous client left unanswered put on the new "
+        say(sv, "%zu request(s) the previous client left unanswered put on the new "
                 "client's ring\n", i);
     }
     memmove(sv->orphans, sv->orphans + i, (sv->nr_orphans - i) * sizeof(*sv->orphans));
@@ -214,11 +235,11 @@ static void monitor_teardown(struct serve *sv, const char *why)
     int rc = sim_monitor_disable(d);
     if (rc < 0) {
         /* Only vCPUs queued for a full ring (async events) make Xen refuse: the ring stays. */
-        fprintf(stderr, "vmisim serve: the monitor ring of the client that %s cannot be torn down: %s\n", why,
+        say(sv, "the monitor ring of the client that %s cannot be torn down: %s\n", why,
                 sim_error(d));
         return;
     }
-    fprintf(stderr, "vmisim serve: the client %s: its monitor ring is torn down (as xc_monitor_disable)%s\n", why,
+    say(sv, "the client %s: its monitor ring is torn down (as xc_monitor_disable)%s\n", why,
             sv->nr_orphans ? "; vCPUs awaiting its responses stay paused until the next client" : "");
     sv->awaiting_go = false;
 }
@@ -237,8 +258,9 @@ static void conn_close(struct serve *sv, unsigned slot, const char *why)
         sim_domain_unpause(sv->d);
         c->pauses--;
     }
-    if (sv->verbose)
-        fprintf(stderr, "vmisim serve: client %u: connection closed (%s)\n", c->id, why);
+    /* A plain disconnect is news only with --verbose; a protocol violation always is. */
+    if (sv->verbose || (strcmp(why, "disconnected") && strncmp(why, "was disconnected", 16)))
+        say(sv, "client %u: connection closed (%s)\n", c->id, why);
     close(c->fd);
     free(c);
     sv->conns[slot] = NULL;
@@ -430,7 +452,7 @@ static int do_call(struct serve *sv, struct conn *c, const struct xenctl_hdr *h,
         ans->fds[0] = fds.shm, ans->fds[1] = fds.to_client, ans->fds[2] = fds.to_simulator;
         ans->nfds = 3;
         sv->clients_seen++;
-        fprintf(stderr, "vmisim serve: client %u enabled the monitor ring (interface version %u)\n", c->id,
+        say(sv, "client %u enabled the monitor ring (interface version %u)\n", c->id,
                 v->value);
         return 0;
     }
@@ -557,12 +579,13 @@ static bool handle(struct serve *sv, struct conn *c, const struct xenctl_hdr *h)
         if (poll(&bell, 1, 0) == 1)
             sim_monitor_resume(sv->d);
     }
+    sv->d->error[0] = '\0'; /* so a failure's log line carries this call's reason, not an older one */
     ans.rc = do_call(sv, c, h, c->buf + sizeof(*h), &ans);
     if (ans.rc < 0) {
         ans.len = 0;
         ans.nfds = 0;
         if (sv->verbose)
-            fprintf(stderr, "vmisim serve: client %u: op %u failed: %s%s%s\n", c->id, h->op, strerror(-ans.rc),
+            say(sv, "client %u: op %u failed: %s%s%s\n", c->id, h->op, strerror(-ans.rc),
                     sim_error(sv->d)[0] ? ": " : "", sim_error(sv->d));
     }
     struct xenctl_hdr r = {.magic = XENCTL_MAGIC, .version = XENCTL_VERSION, .op = h->op, .domid = h->domid,
@@ -631,27 +654,29 @@ static void accept_client(struct serve *sv)
             c->id = ++sv->next_conn_id;
             sv->conns[i] = c;
             if (sv->verbose)
-                fprintf(stderr, "vmisim serve: client %u connected\n", c->id);
+                say(sv, "client %u connected\n", c->id);
             return;
         }
-    fprintf(stderr, "vmisim serve: a client was refused: %d connections are open already\n", SERVE_MAX_CONNS);
+    say(sv, "a client was refused: %d connections are open already\n", SERVE_MAX_CONNS);
     close(fd);
 }
 
 /* ---- The socket ------------------------------------------------------------------- */
 
-static int listen_on(const char *path, int *out)
+static int listen_on(const char *path, int *out, char *err, size_t errlen)
 {
     struct sockaddr_un sa = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof(sa.sun_path)) {
-        fprintf(stderr, "vmisim serve: the socket path %s is too long (at most %zu bytes)\n", path,
-                sizeof(sa.sun_path) - 1);
+        snprintf(err, errlen, "the socket path %s is too long (at most %zu bytes)", path,
+                 sizeof(sa.sun_path) - 1);
         return -ENAMETOOLONG;
     }
     memcpy(sa.sun_path, path, strlen(path) + 1);
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    if (fd < 0)
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot create a socket: %s", strerror(errno));
         return -errno;
+    }
     struct stat st;
     if (lstat(path, &st) == 0) {
         /* A live server keeps its socket; a stale one (nobody listening) is replaced. */
@@ -660,8 +685,8 @@ static int listen_on(const char *path, int *out)
         if (probe >= 0)
             close(probe);
         if (live || !S_ISSOCK(st.st_mode)) {
-            fprintf(stderr, "vmisim serve: %s %s: choose another path with --socket\n", path,
-                    live ? "is in use by another vmisim serve" : "exists and is not a socket");
+            snprintf(err, errlen, "%s %s: choose another path with --socket", path,
+                     live ? "is in use by another vmisim serve" : "exists and is not a socket");
             close(fd);
             return -EADDRINUSE;
         }
@@ -680,11 +705,11 @@ static int listen_on(const char *path, int *out)
     int rc = bind(fd, (struct sockaddr *)&tmp, sizeof(tmp));
     umask(old);
     if (rc < 0 || listen(fd, 8) < 0 || (strcmp(tmp.sun_path, path) && rename(tmp.sun_path, path) < 0)) {
-        int err = -errno;
+        int rc_errno = -errno;
         unlink(tmp.sun_path);
-        fprintf(stderr, "vmisim serve: cannot listen on %s: %s\n", path, strerror(-err));
+        snprintf(err, errlen, "cannot listen on %s: %s", path, strerror(-rc_errno));
         close(fd);
-        return err;
+        return rc_errno;
     }
     *out = fd;
     return 0;
@@ -726,8 +751,10 @@ static bool run_slice(struct serve *sv)
         snprintf(sv->end, sizeof(sv->end), "the guest %s after %" PRIu64 " instruction(s)%s%s", stop_name(st.reason),
                  sv->insns, st.why[0] ? ": " : "", st.why);
         sv->over = true;
-        printf("vmisim serve: %s\n", sv->end);
-        fflush(stdout);
+        if (!sv->quiet) {
+            printf("vmisim serve: %s\n", sv->end);
+            fflush(stdout);
+        }
         return false;
     }
 }
@@ -739,86 +766,171 @@ static bool any_client(const struct serve *sv)
         if (sv->conns[i])
             return true;
     struct pollfd p = {.fd = sv->lfd, .events = POLLIN};
-    return poll(&p, 1, 0) == 1;
+    return sv->lfd >= 0 && poll(&p, 1, 0) == 1;
 }
 
-static int serve_loop(struct serve *sv)
+int serve_poll(struct serve *sv, int max_sleep_ms)
 {
-    bool hot = false; /* the guest made progress: run again without sleeping */
-    long spin_until = 0;
-    sv->t0_ms = now_ms();
-    while (!serve_signal) {
-        struct pollfd pfd[SERVE_MAX_CONNS + 2];
-        unsigned slot_of[SERVE_MAX_CONNS + 2];
-        nfds_t n = 0;
+    struct pollfd pfd[SERVE_MAX_CONNS + 2];
+    unsigned slot_of[SERVE_MAX_CONNS + 2];
+    nfds_t n = 0;
+    int listener = -1, bell = -1;
+    if (sv->lfd >= 0) {
+        listener = (int)n;
         pfd[n++] = (struct pollfd){.fd = sv->lfd, .events = POLLIN};
-        int bell = -1;
-        if (sv->d->monitor.evtchn) {
-            bell = (int)n;
-            pfd[n++] = (struct pollfd){.fd = evtchn_fd(sv->d->monitor.evtchn), .events = POLLIN};
-        }
-        for (unsigned i = 0; i < SERVE_MAX_CONNS; i++)
-            if (sv->conns[i]) {
-                slot_of[n] = i;
-                pfd[n++] = (struct pollfd){.fd = sv->conns[i]->fd, .events = POLLIN};
-            }
-        /*
-         * While vCPUs wait for a client that answers within microseconds, watch for a
-         * while before sleeping: a poll that sleeps costs a wake-up (~10 µs on a virtual
-         * machine) per round trip (docs/performance.md).
-         */
-        int timeout = hot ? 0 : now_ns() < spin_until ? 0 : SERVE_IDLE_MS;
-        int r = poll(pfd, n, timeout);
-        if (r < 0 && errno != EINTR) {
-            fprintf(stderr, "vmisim serve: poll failed: %s\n", strerror(errno));
-            return -errno;
-        }
-        if (r > 0) {
-            if (pfd[0].revents & POLLIN)
-                accept_client(sv);
-            for (nfds_t k = 1; k < n; k++) {
-                if ((int)k == bell || !pfd[k].revents)
-                    continue;
-                struct conn *c = sv->conns[slot_of[k]];
-                const char *why = "disconnected";
-                if (c && !conn_readable(sv, c, &why))
-                    conn_close(sv, slot_of[k], why);
-            }
-            /* The client's first notify after enabling the ring: it has initialised the ring, go. */
-            if (bell >= 0 && (pfd[bell].revents & POLLIN) && sv->awaiting_go && sv->d->monitor.evtchn) {
-                sv->awaiting_go = false;
-                if (!sv->started)
-                    fprintf(stderr, "vmisim serve: the client is ready: the guest starts\n");
-                sv->started = true;
-                post_orphans(sv);
-            }
-        }
-        if (!sv->started && !sv->awaiting_go
-            && (sv->start == START_NOW
-                || (sv->start_timeout_ms > 0 && now_ms() - sv->t0_ms >= sv->start_timeout_ms))) {
-            fprintf(stderr, "vmisim serve: the guest starts %s\n",
-                    sv->start == START_NOW ? "(--start now)" : "(no client became ready within --start-timeout)");
-            sv->started = true;
-        }
-        if (sv->over) {
-            hot = false;
-            if (sv->exit_when_over && !any_client(sv))
-                break;
-            continue;
-        }
-        if (!sv->started || sv->awaiting_go) {
-            hot = false;
-            continue;
-        }
-        hot = run_slice(sv);
-        if (!hot && !sv->over && sv->d->monitor.evtchn)
-            spin_until = (r > 0 && bell >= 0 && (pfd[bell].revents & POLLIN)) || timeout == 0
-                             ? now_ns() + SERVE_SPIN_NS
-                             : spin_until;
-        if (sv->over && sv->exit_when_over && !any_client(sv))
-            break;
     }
+    if (sv->d->monitor.evtchn) {
+        bell = (int)n;
+        pfd[n++] = (struct pollfd){.fd = evtchn_fd(sv->d->monitor.evtchn), .events = POLLIN};
+    }
+    for (unsigned i = 0; i < SERVE_MAX_CONNS; i++)
+        if (sv->conns[i]) {
+            slot_of[n] = i;
+            pfd[n++] = (struct pollfd){.fd = sv->conns[i]->fd, .events = POLLIN};
+        }
+    /*
+     * While vCPUs wait for a client that answers within microseconds, watch for a
+     * while before sleeping: a poll that sleeps costs a wake-up (~10 µs on a virtual
+     * machine) per round trip (docs/performance.md).
+     */
+    int timeout = sv->hot || now_ns() < sv->spin_until ? 0 : SERVE_IDLE_MS;
+    if (max_sleep_ms >= 0 && timeout > max_sleep_ms)
+        timeout = max_sleep_ms;
+    int r = poll(pfd, n, timeout);
+    if (r < 0 && errno != EINTR)
+        return -errno;
+    bool rang = r > 0 && bell >= 0 && (pfd[bell].revents & POLLIN);
+    if (r > 0) {
+        if (listener >= 0 && (pfd[listener].revents & POLLIN))
+            accept_client(sv);
+        for (nfds_t k = 0; k < n; k++) {
+            if ((int)k == bell || (int)k == listener || !pfd[k].revents)
+                continue;
+            struct conn *c = sv->conns[slot_of[k]];
+            const char *why = "disconnected";
+            if (c && !conn_readable(sv, c, &why))
+                conn_close(sv, slot_of[k], why);
+        }
+        /* The client's first notify after enabling the ring: it has initialised the ring, go. */
+        if (rang && sv->awaiting_go && sv->d->monitor.evtchn) {
+            sv->awaiting_go = false;
+            if (!sv->started)
+                say(sv, "the client is ready: the guest starts\n");
+            sv->started = true;
+            post_orphans(sv);
+        }
+    }
+    if (!sv->started && !sv->awaiting_go
+        && (sv->start == START_NOW
+            || (sv->start_timeout_ms > 0 && now_ms() - sv->t0_ms >= sv->start_timeout_ms))) {
+        say(sv, "the guest starts %s\n",
+            sv->start == START_NOW ? "(--start now)" : "(no client became ready within --start-timeout)");
+        sv->started = true;
+    }
+    if (sv->over || !sv->started || sv->awaiting_go) {
+        sv->hot = false;
+        return 0;
+    }
+    sv->hot = run_slice(sv);
+    if (!sv->hot && !sv->over && sv->d->monitor.evtchn && (rang || timeout == 0))
+        sv->spin_until = now_ns() + SERVE_SPIN_NS;
     return 0;
+}
+
+int serve_open(const struct scenario *s, const struct serve_opts *o, struct serve **out, char *err, size_t errlen)
+{
+    *out = NULL;
+    if (s->paging.given || s->sharing.given || s->introspector.given) {
+        snprintf(err, errlen, "%s: paging, sharing and introspector sections are not supported by serve "
+                 "(the client attaches only a monitor ring)", s->name);
+        return -EINVAL;
+    }
+    struct serve *sv = calloc(1, sizeof(*sv));
+    if (!sv) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    sv->domid = o->domid;
+    sv->path = o->socket_path;
+    sv->lfd = -1;
+    sv->start = o->start_now ? START_NOW : START_NOTIFY;
+    sv->start_timeout_ms = o->start_timeout_ms;
+    sv->verbose = o->verbose;
+    sv->quiet = o->quiet;
+    int rc = run_build_domain(s, &sv->d, err, errlen);
+    if (rc < 0) {
+        free(sv);
+        return rc;
+    }
+    /* HVM_PARAM_ALTP2M as the domain was built; the client activates altp2m and makes its views. */
+    if (s->altp2m.given && (rc = sim_altp2m_set_mode(sv->d, (enum sim_altp2m_mode)s->altp2m.mode)) < 0) {
+        snprintf(err, errlen, "%s: altp2m: %s", s->name, sim_error(sv->d));
+        serve_close(sv);
+        return rc;
+    }
+    sim_set_observer(sv->d, on_note, sv);
+    if (sv->path && (rc = listen_on(sv->path, &sv->lfd, err, errlen)) < 0) {
+        sv->path = NULL; /* not ours to unlink */
+        serve_close(sv);
+        return rc;
+    }
+    sv->t0_ms = now_ms();
+    *out = sv;
+    return 0;
+}
+
+int serve_add_conn(struct serve *sv, int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -errno;
+    for (unsigned i = 0; i < SERVE_MAX_CONNS; i++)
+        if (!sv->conns[i]) {
+            struct conn *c = calloc(1, sizeof(*c));
+            if (!c)
+                return -ENOMEM;
+            c->fd = fd;
+            c->id = ++sv->next_conn_id;
+            sv->conns[i] = c;
+            return 0;
+        }
+    return -EMFILE;
+}
+
+void serve_set_observer(struct serve *sv, sim_observer_fn fn, void *opaque)
+{
+    sv->user_note = fn;
+    sv->user_note_opaque = opaque;
+}
+
+struct sim_domain *serve_domain(const struct serve *sv)
+{
+    return sv->d;
+}
+
+bool serve_started(const struct serve *sv)
+{
+    return sv->started;
+}
+
+const char *serve_end(const struct serve *sv)
+{
+    return sv->over ? sv->end : NULL;
+}
+
+void serve_close(struct serve *sv)
+{
+    if (!sv)
+        return;
+    for (unsigned i = 0; i < SERVE_MAX_CONNS; i++)
+        conn_close(sv, i, "was disconnected: the server stops");
+    if (sv->lfd >= 0)
+        close(sv->lfd);
+    if (sv->path)
+        unlink(sv->path);
+    free(sv->orphans);
+    sim_domain_destroy(sv->d);
+    free(sv);
 }
 
 /* ---- The command ---------------------------------------------------------------------- */
@@ -839,37 +951,38 @@ static void serve_usage(FILE *f)
 
 int vmisim_serve(int argc, char **argv)
 {
-    struct serve sv = {.domid = 1, .lfd = -1, .start = START_NOTIFY};
+    struct serve_opts o = {.domid = 1};
+    bool exit_when_over = false;
     const char *file = NULL;
-    sv.path = getenv("VMISIM_SOCKET");
-    if (!sv.path || !*sv.path)
-        sv.path = XENCTL_DEFAULT_SOCKET;
+    o.socket_path = getenv("VMISIM_SOCKET");
+    if (!o.socket_path || !*o.socket_path)
+        o.socket_path = XENCTL_DEFAULT_SOCKET;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         char *end = NULL;
         if (!strcmp(a, "--socket") && v) {
-            sv.path = v, i++;
+            o.socket_path = v, i++;
         } else if (!strcmp(a, "--domid") && v) {
             unsigned long n = strtoul(v, &end, 0);
             if (*end || !*v || n >= 0x7ff0) { /* DOMID_FIRST_RESERVED */
                 fprintf(stderr, "vmisim serve: --domid %s: expected a domain id below 0x7ff0\n", v);
                 return 2;
             }
-            sv.domid = (uint32_t)n, i++;
+            o.domid = (uint32_t)n, i++;
         } else if (!strcmp(a, "--start") && v && (!strcmp(v, "notify") || !strcmp(v, "now"))) {
-            sv.start = !strcmp(v, "now") ? START_NOW : START_NOTIFY, i++;
+            o.start_now = !strcmp(v, "now"), i++;
         } else if (!strcmp(a, "--start-timeout") && v) {
-            double s = strtod(v, &end);
-            if (*end || !*v || s < 0 || s > 1e6) {
+            double sec = strtod(v, &end);
+            if (*end || !*v || sec < 0 || sec > 1e6) {
                 fprintf(stderr, "vmisim serve: --start-timeout %s: expected seconds\n", v);
                 return 2;
             }
-            sv.start_timeout_ms = (long)(s * 1000), i++;
+            o.start_timeout_ms = (long)(sec * 1000), i++;
         } else if (!strcmp(a, "--exit-when-halted")) {
-            sv.exit_when_over = true;
+            exit_when_over = true;
         } else if (!strcmp(a, "--verbose")) {
-            sv.verbose = true;
+            o.verbose = true;
         } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             serve_usage(stdout);
             return 0;
@@ -891,56 +1004,42 @@ int vmisim_serve(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 2;
     }
-    if (s->paging.given || s->sharing.given || s->introspector.given) {
-        fprintf(stderr, "vmisim serve: %s: paging, sharing and introspector sections are not supported by serve "
-                "(the client attaches only a monitor ring)\n", file);
-        scenario_free(s);
-        return 2;
-    }
-    if (run_build_domain(s, &sv.d, err, sizeof(err)) < 0) {
+    struct serve *sv = NULL;
+    if (serve_open(s, &o, &sv, err, sizeof(err)) < 0) {
         fprintf(stderr, "vmisim serve: %s\n", err);
-        scenario_free(s);
-        return 2;
-    }
-    /* HVM_PARAM_ALTP2M as the domain was built; the client activates altp2m and makes its views. */
-    if (s->altp2m.given && sim_altp2m_set_mode(sv.d, (enum sim_altp2m_mode)s->altp2m.mode) < 0) {
-        fprintf(stderr, "vmisim serve: %s: altp2m: %s\n", file, sim_error(sv.d));
-        sim_domain_destroy(sv.d);
         scenario_free(s);
         return 2;
     }
     if (s->has_client)
         fprintf(stderr, "vmisim serve: %s: the scenario's client section is ignored: the attaching client "
                 "plays the client\n", file);
-    sim_set_observer(sv.d, on_note, &sv);
-    int rc = listen_on(sv.path, &sv.lfd);
-    if (rc < 0) {
-        sim_domain_destroy(sv.d);
-        scenario_free(s);
-        return 2;
-    }
     struct sigaction sa = {.sa_handler = on_signal};
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    printf("vmisim serve: domain %" PRIu32 " (%s, %u vCPU(s), %" PRIu64 " KiB) listening on %s\n", sv.domid,
-           s->name, sim_nr_vcpus(sv.d), sim_ram_size(sv.d) >> 10, sv.path);
+    printf("vmisim serve: domain %" PRIu32 " (%s, %u vCPU(s), %" PRIu64 " KiB) listening on %s\n", sv->domid,
+           s->name, sim_nr_vcpus(sv->d), sim_ram_size(sv->d) >> 10, sv->path);
     fflush(stdout);
-    rc = serve_loop(&sv);
+    int rc = 0;
+    while (!serve_signal) {
+        if ((rc = serve_poll(sv, -1)) < 0) {
+            fprintf(stderr, "vmisim serve: poll failed: %s\n", strerror(-rc));
+            break;
+        }
+        if (sv->over && exit_when_over && !any_client(sv))
+            break;
+    }
     for (unsigned i = 0; i < SERVE_MAX_CONNS; i++)
-        conn_close(&sv, i, "was disconnected: the server stops");
-    close(sv.lfd);
-    unlink(sv.path);
-    if (!sv.over)
-        snprintf(sv.end, sizeof(sv.end), "the guest had not ended (%s after %" PRIu64 " instruction(s))",
-                 sv.started ? "running" : "never started", sv.insns);
+        conn_close(sv, i, "was disconnected: the server stops");
+    if (!sv->over)
+        snprintf(sv->end, sizeof(sv->end), "the guest had not ended (%s after %" PRIu64 " instruction(s))",
+                 sv->started ? "running" : "never started", sv->insns);
     printf("vmisim serve: summary: %" PRIu64 " request(s) sent, %" PRIu64 " response(s) taken, %u client(s); %s%s\n",
-           sv.requests, sv.responses, sv.clients_seen, sv.end,
+           sv->requests, sv->responses, sv->clients_seen, sv->end,
            serve_signal ? serve_signal == SIGINT ? "; stopped by SIGINT" : "; stopped by SIGTERM" : "");
     fflush(stdout);
-    free(sv.orphans);
-    sim_domain_destroy(sv.d);
+    serve_close(sv);
     scenario_free(s);
     return rc < 0 ? 1 : 0;
 }

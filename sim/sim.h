@@ -544,4 +544,82 @@ uint64_t sim_snapshot_dirty_pages(const struct sim_domain *d);
 /* Pages the last sim_snapshot_restore copied back. */
 uint64_t sim_snapshot_restored_pages(const struct sim_domain *d);
 
+
+/* ---- Fuzzing a client (sim/fuzz_client.c; docs/fuzzing.md) ----------------- */
+
+/*
+ * `vmisim fuzz-client` in-process: the simulator drives a client written
+ * against this API with event streams generated from a seed — valid per the
+ * vm_event ABI, hostile in content and timing (extreme fields, bursts that
+ * fill the ring, every vCPU at once, reasons the client never enabled, guest
+ * memory rewritten while the client reads it) — and watches for the client's
+ * failures: a crash (with `isolate`, each run is a forked child), a hang in
+ * simulated time, a response that breaks the protocol, a vCPU never released.
+ * A failure is minimised and written as a scenario file (a `hypervisor:`
+ * section, docs/scenario-format.md) that replays it.
+ */
+struct sim_fuzz_client {
+    const char *name;
+    /*
+     * Attach to a freshly built domain as the client does at its start:
+     * sim_monitor_enable, its side of the ring (ring_back_attach), the
+     * controls and p2m settings it wants, sim_set_client for its turns.
+     * 0, or a negative errno: a set-up error (not a finding).
+     */
+    int (*attach)(void *opaque, struct sim_domain *d);
+    /* Let go of everything attach made (the client's exit path); after every run. */
+    void (*detach)(void *opaque, struct sim_domain *d);
+    void *opaque;
+};
+
+struct sim_fuzz_options {
+    uint64_t seed;            /* run i uses seed + i */
+    unsigned runs;            /* 0: the default budget, 200 runs */
+    unsigned vcpus;           /* 0: 4 */
+    unsigned max_steps;       /* most hypervisor steps per run; 0: 48 */
+    unsigned ring_version;    /* 0: 7 */
+    unsigned ring_pages;      /* 0: 1 */
+    const char *reproducer;   /* the minimised failing scenario is written here (NULL: not written) */
+    bool isolate;             /* fork a child per run: a crashing client becomes a finding */
+    bool verbose;             /* one line per run on stderr */
+};
+
+enum sim_fuzz_failure {
+    SIM_FUZZ_NONE = 0,
+    SIM_FUZZ_CRASH,           /* the client died (signal, sanitizer, abort) */
+    SIM_FUZZ_HANG,            /* the client stopped taking requests (simulated time) */
+    SIM_FUZZ_PROTOCOL,        /* a response or ring index that breaks the protocol */
+    SIM_FUZZ_UNRELEASED,      /* a vCPU left paused: request taken, never answered or answered without VCPU_PAUSED */
+};
+
+struct sim_fuzz_result {
+    enum sim_fuzz_failure failure;
+    uint64_t seed;            /* of the failing run */
+    unsigned runs;            /* runs done */
+    unsigned steps;           /* steps of the failing run as generated */
+    unsigned minimised_steps; /* and after minimising */
+    char what[512];           /* one sentence: what the client did wrong */
+};
+
+/* Names: "crash", "hang", "protocol", "unreleased", "none". */
+const char *sim_fuzz_failure_name(enum sim_fuzz_failure f);
+/* Fuzzes the client; 0 with *res (res->failure says whether one was found), or a negative errno. */
+int sim_fuzz_client(const struct sim_fuzz_client *c, const struct sim_fuzz_options *o,
+                    struct sim_fuzz_result *res);
+/*
+ * One run whose choices come from `data` (a fuzzer's input) instead of a seed:
+ * called from LLVMFuzzerTestOneInput, it lets a coverage-guided fuzzer
+ * (libFuzzer, AFL++) steer the event streams by the coverage of a client built
+ * with -fsanitize=fuzzer (docs/fuzzing.md).  Never isolated: the fuzzer sees
+ * a crash itself.  A failure is reported in *res (not minimised) and, with
+ * o->reproducer, written as a scenario; the caller aborts so the fuzzer keeps
+ * the input.  Options other than vcpus, max_steps, ring_version, reproducer
+ * and verbose are ignored.
+ */
+int sim_fuzz_client_input(const struct sim_fuzz_client *c, const uint8_t *data, size_t size,
+                          const struct sim_fuzz_options *o, struct sim_fuzz_result *res);
+/* Runs a reproducer (or any scenario with a `hypervisor:` section) once against the client. */
+int sim_fuzz_client_replay(const struct sim_fuzz_client *c, const char *scenario_path, bool isolate,
+                           struct sim_fuzz_result *res);
+
 #endif

@@ -4,6 +4,7 @@
 
 #include <stdarg.h>
 
+#include "inject_internal.h"
 #include "p2m_internal.h"
 #include "sim.h"
 #include "vm_event_internal.h"
@@ -197,6 +198,18 @@ struct sim_domain {
     uint64_t *dirty;
     struct sim_snapshot *snapshots; /* attached snapshots, a list */
     uint64_t snap_pages_restored;   /* pages the last restore copied */
+    /* ---- The hypervisor's own script (sim/inject.c, inject_internal.h) ---- */
+    uint64_t insns;              /* guest instructions run, as sim_run counts them, over all runs */
+    struct sim_inject {
+        struct inject_step *steps; /* configuration: a restore keeps it */
+        uint8_t *outcome;        /* enum inject_outcome of each step */
+        uint64_t *at;            /* d->insns when each step fired */
+        uint8_t *bytes;          /* the write steps' bytes (steps point into it) */
+        size_t n;
+        size_t next;             /* the next step to fire (state) */
+        uint64_t fired_at;       /* d->insns when the previous step fired, or the script was set (state) */
+        bool polling;            /* inside inject_poll: the script must not be replaced */
+    } inject;
 };
 
 /* domain.c */

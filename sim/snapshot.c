@@ -49,6 +49,12 @@
  *   dirty, snapshots, snap_pages_restored: this file's bookkeeping.
  *   seed, sched_rng, sched_n (the scheduler), idle_time, idle_for (simulated
  *     time): saved and restored, so a restored run makes the same decisions.
+ *   insns (instructions run), inject.next, inject.fired_at (the hypervisor
+ *     script's position, sim/inject.c): saved and restored, so the script's
+ *     steps fire again at the same instructions (next is capped at the
+ *     script's length: the script may have been replaced since the take).
+ *   inject.steps, n, bytes (the script): configuration, kept.  inject.outcome,
+ *     at: kept (only steps before inject.next are reported from them).
  *   sched_observer, sched_source, deadlock_timeout: the caller's settings, kept.
  */
 #include <errno.h>
@@ -101,6 +107,7 @@ struct snap_scalars {
     uint64_t tot_pages, max_pages, next_handle;
     uint64_t seed, sched_rng, sched_n;  /* a restored seeded run goes on with the same decisions */
     uint64_t idle_time, idle_for;       /* simulated time (sim/wait.c) */
+    uint64_t insns, inject_next, inject_fired_at; /* the hypervisor script's position (sim/inject.c) */
     uint32_t next_vcpu, controller_pause_count, altp2m_mode, intercept;
     uint32_t pool_nfree;
     uint8_t access_required, altp2m_active, crashed, shutdown;
@@ -443,6 +450,9 @@ int sim_snapshot_take(struct sim_domain *d, struct sim_snapshot **out)
     sc->sched_n = d->sched_n;
     sc->idle_time = d->idle_time;
     sc->idle_for = d->idle_for;
+    sc->insns = d->insns;
+    sc->inject_next = d->inject.next;
+    sc->inject_fired_at = d->inject.fired_at;
     sc->controller_pause_count = d->controller_pause_count;
     sc->altp2m_mode = (uint32_t)d->altp2m_mode;
     sc->intercept = d->intercept;
@@ -698,8 +708,13 @@ int sim_snapshot_restore(struct sim_domain *d, struct sim_snapshot *s)
         struct sim_view *w = &d->views[i];
         const struct snap_view *v = &s->views[i];
         if (!v->exists) {
-            if (w->p2m)
+            if (w->p2m) {
+                /* vCPUs on this view get theirs back below; until then none may use its freed bitmap. */
+                for (unsigned k = 0; k < d->nr_vcpus; k++)
+                    if (d->vcpus[k].view == i)
+                        cpu_set_view(d->vcpus[k].cpu, p2m_restricted_bitmap(d->host_p2m), d->remapped);
                 sim_altp2m_view_free(w);
+            }
             continue;
         }
         w->exists = true;
@@ -719,6 +734,9 @@ int sim_snapshot_restore(struct sim_domain *d, struct sim_snapshot *s)
     d->sched_n = sc->sched_n;
     d->idle_time = sc->idle_time;
     d->idle_for = sc->idle_for;
+    d->insns = sc->insns;
+    d->inject.next = sc->inject_next < d->inject.n ? (size_t)sc->inject_next : d->inject.n;
+    d->inject.fired_at = sc->inject_fired_at <= sc->insns ? sc->inject_fired_at : sc->insns;
     d->controller_pause_count = sc->controller_pause_count;
     d->altp2m_mode = (enum sim_altp2m_mode)sc->altp2m_mode;
     d->altp2m_active = sc->altp2m_active;
@@ -1019,7 +1037,7 @@ static int parse(struct sim_domain *d, struct sim_snapshot *s, uint32_t tag, str
         *what = "scalars";
         if (!get(r, &s->sc, sizeof(s->sc)) || !get(r, &s->mon, sizeof(s->mon)) || s->sc.pool_nfree > n
             || !memchr(s->sc.crash_why, 0, sizeof(s->sc.crash_why)) || s->sc.altp2m_mode > SIM_ALTP2M_LIMITED
-            || (s->sc.intercept & ~CPU_INSN_ALL))
+            || (s->sc.intercept & ~CPU_INSN_ALL) || s->sc.inject_fired_at > s->sc.insns)
             return -1;
         return 0;
     case T_RAM:

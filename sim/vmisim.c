@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fuzz_client_internal.h"
 #include "serve_internal.h"
 #include "vmisim.h"
 
@@ -19,6 +20,8 @@ static void usage(FILE *out)
             "  serve FILE  run a scenario's guest as a Xen domain for clients in other processes\n"
             "              (drop-in libxenctrl, docs/xen-clients.md) [--socket PATH] [--domid N]\n"
             "              [--start notify|now] [--start-timeout S] [--exit-when-halted]\n"
+            "  fuzz-client fuzz an introspection client: hostile event streams from seeds, failures\n"
+            "              minimised into a replayable scenario (docs/fuzzing.md) -- CLIENT [ARGS]\n"
             "  ring-demo   run a simulator and a client process that exchange vm_event\n"
             "              requests and responses over a real Xen shared ring\n"
             "  help        show this text\n");
@@ -36,6 +39,8 @@ int main(int argc, char **argv)
         return vmisim_replay(argc - 1, argv + 1);
     if (strcmp(argv[1], "serve") == 0)
         return vmisim_serve(argc - 1, argv + 1);
+    if (strcmp(argv[1], "fuzz-client") == 0)
+        return vmisim_fuzz_client(argc - 1, argv + 1);
     if (strcmp(argv[1], "ring-demo") == 0)
         return vmisim_ring_demo(argc - 1, argv + 1);
     if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

@@ -7,6 +7,7 @@
  *  - one checked-access stop + resume (leaving the engine, and resolved by an in-engine handler);
  *  - one intercepted instruction (leaving the engine, and skipped by an in-engine handler);
  *  - single-step cost per instruction;
+ *  - a flush of translated code (cpu_set_intercept after a run);
  *  - the register block (cpu_get_regs) and one translation (cpu_translate).
  */
 #include <stdio.h>
@@ -204,6 +205,21 @@ int main(void)
     for (int i = 0; i < 20000; i++)
         cpu_run(h.c, 1, &ex);
     printf("single-step: %.2f us per instruction\n", (now() - t) / 20000 * 1e6);
+
+    /* A flush of translated code (an intercept change), after code ran: it writes the whole
+     * translation buffer (CPU_CODE_BUFFER_DEFAULT), whatever was translated. */
+    cpu_set_singlestep(h.c, false);
+    double flush = 1;
+    for (int round = 0; round < 5; round++) {
+        cpu_set_rip(h.c, reg);
+        cpu_run(h.c, 1000, &ex);
+        t = now();
+        cpu_set_intercept(h.c, round & 1 ? 0 : 1u << CPU_INSN_CPUID);
+        if (now() - t < flush)
+            flush = now() - t;
+    }
+    printf("code flush (cpu_set_intercept after a run, %u MiB buffer): %.2f ms (best of 5)\n",
+           CPU_CODE_BUFFER_DEFAULT >> 20, flush * 1e3);
     harness_teardown(&h);
     return 0;
 }

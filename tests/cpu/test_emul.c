@@ -111,3 +111,32 @@ Test(emul, fxrstor_read_data_whole_image, .fini = fini)
     static const uint8_t zero[4] = {0};
     cr_expect(memcmp(saved + 0xfc, zero, 4) == 0, "past the given bytes: zeros, not guest memory");
 }
+
+/* Proves: with read data and without NOWRITE, a read-modify-write (`inc qword [rbx]`) reads the
+ * given bytes and writes its result to guest memory (Xen: reads from the buffer, writes to
+ * memory), instead of failing in the engine (found by the `guest` fuzz target: the write hit the
+ * read-data scratch frame, mapped read-only, and Unicorn stopped with UC_ERR_EXCEPTION). */
+Test(emul, read_modify_write_read_data, .fini = fini)
+{
+    SETUP(&H, CPU_MODE_LONG, "access64", 0);
+    /* inc qword [rbx]; hlt at gla 0x20000000 (gfn 0xf00). */
+    cr_assert_eq(guest_map(&H.g, 0x20000000, 0xf00000, 4096, 4096, 0), 0, "setup: map");
+    static const uint8_t code[] = {0x48, 0xff, 0x03, 0xf4};
+    memcpy(H.g.ram + 0xf00000, code, sizeof(code));
+    uint64_t gla = GUEST_DATA_GLA + 0x8010;
+    guest_write64(&H.g, DATA_GPA(gla), 0x1000);
+    harness_restrict(&H, DATA_GPA(gla) >> 12, 0);
+    cpu_set_rip(H.c, 0x20000000);
+    cpu_set_gpr(H.c, 3, gla);
+    struct cpu_exit ex;
+    const uint8_t data[1] = {0x41};
+    cr_assert_eq(cpu_emulate(H.c, CPU_EMUL_READ_DATA, data, sizeof(data), &ex), 0, "%s", cpu_error(H.c));
+    REASON(&ex, CPU_EXIT_STEP);
+    cr_assert_eq(cpu_rip(H.c), 0x20000003ull, "rip %llx", (unsigned long long)cpu_rip(H.c));
+    cr_assert_eq(guest_read64(&H.g, DATA_GPA(gla)), 0x42, "memory %llx: the given 0x41 plus one",
+                 (unsigned long long)guest_read64(&H.g, DATA_GPA(gla)));
+    /* The bypass ends with the instruction: the page is refused again. */
+    cpu_set_rip(H.c, 0x20000000);
+    RUN(&H, 10, &ex);
+    REASON(&ex, CPU_EXIT_ACCESS);
+}

@@ -2040,3 +2040,194 @@ Test(altp2m, client_and_final_errors)
                  "unknown key 'view' in final.introspector.vcpus[0]; expected one of: vcpu, registers");
 #undef A2
 }
+
+/* ---- hypervisor: the hypervisor's own steps (sim/inject.c) ------------------ */
+
+/* Every kind of step arrives in the model: kind, after, reason, vcpu, sync, payload, write bytes/fill. */
+Test(hypervisor, keys_in_model)
+{
+    struct scenario *s = parse_ok(BASE "  vcpus: 4\n"
+                                  "hypervisor:\n"                                                     /* 7 */
+                                  "  - after: 1000\n"                                                 /* 8 */
+                                  "    event: {reason: MEM_ACCESS, vcpu: 2, gfn: 0x20, offset: 0xfff0,"
+                                  " gla: 0xdead000000000000, access: rw, gla_valid: true, fault: in_gpt}\n"
+                                  "  - event: {reason: 1, vcpu: 3, sync: false, access_flags: 0xffffffff}\n"
+                                  "  - event: {reason: WRITE_CTRLREG, vcpu: 0, index: xcr0, new_value: 7}\n"
+                                  "  - event: {reason: WRITE_CTRLREG, vcpu: 0, index: 0xffffffff}\n"
+                                  "  - event: {reason: DEBUG_EXCEPTION, vcpu: 1, type: 255, insn_length: 0xffffffff,"
+                                  " pending_dbg: 0x4000, gfn: 0x10}\n"
+                                  "  - event: {reason: INTERRUPT, vcpu: 1, vector: 14, type: 0xffffffff,"
+                                  " error_code: 2, cr2: 0x1234}\n"
+                                  "  - event: {reason: GUEST_REQUEST, vcpu: 0}\n"
+                                  "  - after: 0x10\n"
+                                  "    write: {gpa: 0x20000, bytes: \"90 90 cc\"}\n"
+                                  "  - write: {gpa: 0x21000, fill: 0xab, size: 4K}\n");
+    const struct scenario_hypervisor *h = &s->hypervisor;
+    cr_assert(h->given);
+    cr_expect_eq(h->line, 8);
+    cr_expect_eq(h->column, 3);
+    cr_assert_eq(h->nr_steps, 9);
+    const struct inject_step *st = h->steps;
+    cr_expect_eq(st[0].kind, INJECT_EVENT);
+    cr_expect_eq(st[0].after, 1000);
+    cr_expect_eq(st[0].line, 8);
+    cr_expect_eq(st[0].column, 5);
+    cr_expect_eq(st[0].reason, SCENARIO_REASON_MEM_ACCESS);
+    cr_expect_eq(st[0].vcpu, 2);
+    cr_expect(st[0].sync, "sync defaults to true");
+    cr_expect_eq(st[0].field[INJECT_F_GFN], 0x20);
+    cr_expect_eq(st[0].field[INJECT_F_OFFSET], 0xfff0, "offset takes any u64 here, not only 0-0xfff");
+    cr_expect_eq(st[0].field[INJECT_F_GLA], 0xdead000000000000ull);
+    cr_expect_eq(st[0].field[INJECT_F_ACCESS], 3);
+    cr_expect_eq(st[0].field[INJECT_F_GLA_VALID], 1);
+    cr_expect_eq(st[0].field[INJECT_F_FAULT], 0x20);
+    cr_expect_not(st[0].given & (1u << INJECT_F_ACCESS_FLAGS));
+    cr_expect_eq(st[1].after, 0);
+    cr_expect_eq(st[1].reason, 1);
+    cr_expect_not(st[1].sync);
+    cr_expect(st[1].given & (1u << INJECT_F_ACCESS_FLAGS));
+    cr_expect_eq(st[1].field[INJECT_F_ACCESS_FLAGS], 0xffffffffu);
+    cr_expect_eq(st[2].field[INJECT_F_INDEX], 3, "xcr0 is write_ctrlreg index 3");
+    cr_expect_eq(st[2].field[INJECT_F_NEW_VALUE], 7);
+    cr_expect_eq(st[3].field[INJECT_F_INDEX], 0xffffffffu);
+    cr_expect_eq(st[4].field[INJECT_F_TYPE], 255);
+    cr_expect_eq(st[4].field[INJECT_F_INSN_LENGTH], 0xffffffffu);
+    cr_expect_eq(st[4].field[INJECT_F_PENDING_DBG], 0x4000);
+    cr_expect_eq(st[5].field[INJECT_F_TYPE], 0xffffffffu, "an interrupt's type is a u32");
+    cr_expect_eq(st[5].field[INJECT_F_CR2], 0x1234);
+    cr_expect_eq(st[6].reason, SCENARIO_REASON_GUEST_REQUEST);
+    cr_expect_eq(st[6].given, 0);
+    cr_expect_eq(st[7].kind, INJECT_WRITE);
+    cr_expect_eq(st[7].after, 0x10);
+    cr_expect_eq(st[7].gpa, 0x20000);
+    cr_assert_eq(st[7].size, 3);
+    cr_assert_not_null(st[7].bytes);
+    cr_expect_eq(st[7].bytes[2], 0xcc);
+    cr_expect_eq(st[8].kind, INJECT_WRITE);
+    cr_expect_null(st[8].bytes);
+    cr_expect_eq(st[8].fill, 0xab);
+    cr_expect_eq(st[8].size, 4096);
+    scenario_free(s);
+
+    /* No section: no steps; an empty list is a section with none. */
+    s = parse_ok(BASE);
+    cr_expect_not(s->hypervisor.given);
+    cr_expect_eq(s->hypervisor.nr_steps, 0);
+    scenario_free(s);
+    s = parse_ok(BASE "hypervisor: []\n");
+    cr_expect(s->hypervisor.given);
+    cr_expect_eq(s->hypervisor.nr_steps, 0);
+    scenario_free(s);
+}
+
+/* A request built from a step carries exactly the step's payload (inject_build_request). */
+Test(hypervisor, request_from_step)
+{
+    struct scenario *s = parse_ok(BASE "hypervisor:\n"
+                                  "  - event: {reason: MEM_ACCESS, vcpu: 0, access: x, gla_valid: true, fault: with_gla}\n"
+                                  "  - event: {reason: MEM_ACCESS, vcpu: 0, access: x, access_flags: 0x80000040}\n");
+    cr_assert_eq(s->hypervisor.nr_steps, 2);
+    cr_expect_eq(inject_fields_allowed(SCENARIO_REASON_GUEST_REQUEST), 0);
+    cr_expect_eq(inject_field_max(SCENARIO_REASON_INTERRUPT, INJECT_F_TYPE), 0xffffffffu);
+    cr_expect_eq(inject_field_max(SCENARIO_REASON_SOFTWARE_BREAKPOINT, INJECT_F_TYPE), 0xff);
+    cr_expect_str_eq(inject_field_name(INJECT_F_EXIT_QUALIFICATION), "exit_qualification");
+    cr_expect_null(inject_field_name(INJECT_F_COUNT));
+    scenario_free(s);
+}
+
+Test(hypervisor, errors)
+{
+    expect_error(BASE "hypervisor: {after: 1}\n", 6, 13, "hypervisor is a mapping; expected a list");
+    expect_error(BASE "hypervisor:\n  - {aftr: 1, event: {reason: 1, vcpu: 0}}\n", 7, 6,
+                 "unknown key 'aftr' in hypervisor[0]; expected one of: after, event, write");
+    expect_error(BASE "hypervisor:\n  - {after: 1}\n", 7, 5,
+                 "missing key 'event' in hypervisor[0]; expected exactly one of event", "or write");
+    expect_error(BASE "hypervisor:\n  - {event: {reason: 1, vcpu: 0}, write: {gpa: 0, bytes: \"00\"}}\n", 7, 35,
+                 "both event and write in hypervisor[0]; expected exactly one of them");
+    expect_error(BASE "hypervisor:\n  - {after: -1, event: {reason: 1, vcpu: 0}}\n", 7, 13,
+                 "'-1' is negative in hypervisor[0].after");
+    /* event */
+    expect_error(BASE "hypervisor:\n  - event: {vcpu: 0}\n", 7, 12,
+                 "missing key 'reason' in hypervisor[0].event");
+    expect_error(BASE "hypervisor:\n  - event: {reason: CPUID}\n", 7, 12,
+                 "missing key 'vcpu' in hypervisor[0].event");
+    expect_error(BASE "hypervisor:\n  - event: {reason: CPUID, vcpu: 1}\n", 7, 34,
+                 "hypervisor[0].event.vcpu is 1, but the guest has 1 vcpu; expected 0 to 0");
+    expect_error(BASE "hypervisor:\n  - event: {reason: MEM_PAGING, vcpu: 0}\n", 7, 21,
+                 "hypervisor[0].event.reason is MEM_PAGING, which only the paging ring carries",
+                 "expected a reason of the monitor ring");
+    expect_error(BASE "hypervisor:\n  - event: {reason: 2, vcpu: 0}\n", 7, 21,
+                 "hypervisor[0].event.reason is MEM_SHARING, which only the sharing ring carries");
+    expect_error(BASE "hypervisor:\n  - event: {reason: 17, vcpu: 0}\n", 7, 21,
+                 "hypervisor[0].event.reason is 17; expected 0 to 16");
+    expect_error(BASE "hypervisor:\n  - event: {reason: MEM_ACCES, vcpu: 0}\n", 7, 21,
+                 "'MEM_ACCES' is not an event reason in hypervisor[0].event.reason");
+    expect_error(BASE "hypervisor:\n  - event: {reason: MEM_ACCESS, vcpu: 0, msr: 0x10}\n", 7, 42,
+                 "'msr' is not carried by a MEM_ACCESS request in hypervisor[0].event; expected one of: "
+                 "gfn, offset, gla, access, gla_valid, fault, access_flags");
+    expect_error(BASE "hypervisor:\n  - event: {reason: GUEST_REQUEST, vcpu: 0, gfn: 1}\n", 7, 45,
+                 "'gfn' is not carried by a GUEST_REQUEST request in hypervisor[0].event; expected no "
+                 "payload key");
+    expect_error(BASE "hypervisor:\n  - event: {reason: SOFTWARE_BREAKPOINT, vcpu: 0, pending_dbg: 1}\n", 7, 51,
+                 "'pending_dbg' is not carried by a SOFTWARE_BREAKPOINT request");
+    expect_error(BASE "hypervisor:\n  - event: {reason: CPUID, vcpu: 0, lef: 1}\n", 7, 37,
+                 "unknown key 'lef' in hypervisor[0].event; expected one of: reason, vcpu, sync, gfn");
+    expect_error(BASE "hypervisor:\n  - event: {reason: SOFTWARE_BREAKPOINT, vcpu: 0, type: 256}\n", 7, 57,
+                 "hypervisor[0].event.type is 256; expected 0 to 255");
+    expect_error(BASE "hypervisor:\n  - event: {reason: CPUID, vcpu: 0, leaf: 0x100000000}\n", 7, 43,
+                 "hypervisor[0].event.leaf is 0x100000000; expected 0 to 4294967295");
+    expect_error(BASE "hypervisor:\n  - event: {reason: MEM_ACCESS, vcpu: 0, access: rwz}\n", 7, 50,
+                 "'rwz' in hypervisor[0].event.access has 'z'");
+    expect_error(BASE "hypervisor:\n  - event: {reason: MEM_ACCESS, vcpu: 0, fault: maybe}\n", 7, 49,
+                 "'maybe' is not a fault kind in hypervisor[0].event.fault");
+    expect_error(BASE "hypervisor:\n  - event: {reason: WRITE_CTRLREG, vcpu: 0, index: cr2}\n", 7, 52,
+                 "'cr2' is not a control register in hypervisor[0].event.index");
+    expect_error(BASE "hypervisor:\n  - event: {reason: DESCRIPTOR_ACCESS, vcpu: 0, is_write: 1}\n", 7, 59,
+                 "'1' is not a boolean in hypervisor[0].event.is_write");
+    expect_error(BASE "hypervisor:\n  - event: {reason: CPUID, vcpu: 0, sync: maybe}\n", 7, 43,
+                 "'maybe' is not a boolean in hypervisor[0].event.sync");
+    /* write */
+    expect_error(BASE "hypervisor:\n  - write: {bytes: \"00\"}\n", 7, 12,
+                 "missing key 'gpa' in hypervisor[0].write");
+    expect_error(BASE "hypervisor:\n  - write: {gpa: 0}\n", 7, 12,
+                 "missing key 'bytes' in hypervisor[0].write; expected bytes (a hex byte string), or fill");
+    expect_error(BASE "hypervisor:\n  - write: {gpa: 0, bytes: \"00\", fill: 1, size: 1}\n", 7, 34,
+                 "both bytes and fill in hypervisor[0].write");
+    expect_error(BASE "hypervisor:\n  - write: {gpa: 0, bytes: \"00\", size: 1}\n", 7, 34,
+                 "'size' in hypervisor[0].write goes with fill");
+    expect_error(BASE "hypervisor:\n  - write: {gpa: 0, fill: 1}\n", 7, 12,
+                 "missing key 'size' in hypervisor[0].write");
+    expect_error(BASE "hypervisor:\n  - write: {gpa: 0, fill: 256, size: 1}\n", 7, 27,
+                 "hypervisor[0].write.fill is 256; expected 0 to 255");
+    expect_error(BASE "hypervisor:\n  - write: {gpa: 0, fill: 1, size: 0}\n", 7, 36,
+                 "hypervisor[0].write.size is 0; expected at least 1");
+    expect_error(BASE "hypervisor:\n  - write: {gpa: 0xfffffe, bytes: \"00 01 02\"}\n", 7, 18,
+                 "hypervisor[0].write (3 bytes at gpa 0xfffffe) extends beyond guest memory (16M = 0x1000000); "
+                 "expected gpa + length <= memory");
+    expect_error(BASE "hypervisor:\n  - write: {gpa: 0xfff000, fill: 0, size: 8K}\n", 7, 18,
+                 "(8192 bytes at gpa 0xfff000) extends beyond guest memory");
+    expect_error(BASE "hypervisor:\n  - write: {gpa: 0xffffffffffffffff, fill: 0, size: 2}\n", 7, 18,
+                 "extends beyond guest memory");
+}
+
+/* At most 10,000 steps: the 10,001st is named. */
+Test(hypervisor, step_limit)
+{
+    const char *step = "  - event: {reason: 8, vcpu: 0}\n";
+    size_t n = SCENARIO_MAX_HYPERVISOR_STEPS + 1, len = strlen(BASE) + strlen("hypervisor:\n") + n * strlen(step);
+    char *text = test_alloc(len);
+    char *p = text + sprintf(text, "%s", BASE "hypervisor:\n");
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s", step);
+    expect_error_v(text, len, 7 + SCENARIO_MAX_HYPERVISOR_STEPS, 5, "hypervisor has 10001 steps; expected at most 10000",
+                   (const char *)NULL);
+    /* Exactly the limit is fine. */
+    size_t ok_len = len - strlen(step);
+    struct scenario *s = NULL;
+    char err[512];
+    cr_expect_eq(scenario_parse(text, ok_len, FILE_NAME, &s, err, sizeof(err)), 0, "%s", err);
+    if (s)
+        cr_expect_eq(s->hypervisor.nr_steps, SCENARIO_MAX_HYPERVISOR_STEPS);
+    scenario_free(s);
+    free(text);
+}

@@ -150,7 +150,8 @@ def _():
 REPLAYED = ["quickstart", "two-vcpus-deferred", "altp2m-drakvuf-breakpoint", "altp2m-change-gfn",
             "int3-reinject", "paging-load-bytes", "paging-two-vcpus-one-request", "sharing-enomem",
             "v1-paging-evict-fail-two-rings", "memmap-alias-both-ways", "never-relaxes",
-            "vcpus-four-same-page", "v1-singlestep-toggle", "hcall-shutdown"]
+            "vcpus-four-same-page", "v1-singlestep-toggle", "hcall-shutdown", "hypervisor-event-burst",
+            "hypervisor-late-event"]
 
 
 @case("scenarios of every kind, recorded with seeds 0 and 3, replay in both modes")
