@@ -389,7 +389,8 @@ int main(int argc, char **argv)
         uint8_t *exact = malloc(files[i].len ? files[i].len : 1);
         if (!exact)
             die("%s", "out of memory");
-        memcpy(exact, files[i].data, files[i].len);
+        if (files[i].len) /* an empty file has no data to copy (memcpy from NULL is undefined) */
+            memcpy(exact, files[i].data, files[i].len);
         run_one(exact, files[i].len, files[i].path, -1);
         free(exact);
         for (long m = 0; m < mutations; m++) {
@@ -397,7 +398,8 @@ int main(int argc, char **argv)
             rng = seed * 0x9e3779b97f4a7c15ull ^ (uint64_t)i << 40 ^ (uint64_t)m;
             next();
             size_t len = files[i].len < cap ? files[i].len : cap;
-            memcpy(buf, files[i].data, len);
+            if (len)
+                memcpy(buf, files[i].data, len);
             len = mutate(buf, len, cap);
             uint8_t *in = malloc(len ? len : 1);
             if (!in)

@@ -167,7 +167,7 @@ def run_case(case):
     replayed = failure_class(out)
     if status != 1 or replayed is None or family(replayed) != family(found):
         problems.append("the replay gave exit %s, %s; expected exit 1, %s" % (status, replayed, found))
-    status, out, secs = fuzz_client(["--replay", out_path], ["--fixed"], log)
+    status, out, secs = fuzz_client(["--replay", out_path, "--hang-ms", "5000"], ["--fixed"], log)
     timing.append("replay against --fixed %.1f s" % secs)
     if status != 0:
         problems.append("the reproducer fails the fixed client too (exit %s, %s)" % (status, failure_class(out)))
